@@ -1,0 +1,1 @@
+"""Chatdesk's live side: websocket hub, routing, transcripts, the app and its CLI."""

@@ -1,0 +1,45 @@
+"""The Starlette application: routes, error rendering, and the lifespan that runs the hub."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.routing import WebSocketRoute
+
+from chat import http_api, pages
+from chat.errors import DeskError
+from chat.runtime import Runtime
+from chat.settings import Settings
+from chat.ws_console import console_socket
+from chat.ws_widget import widget_socket
+from ticketing.clock import Clock
+
+
+def create_app(
+    settings: Settings | None = None, clock: Clock | None = None, *, run_timers: bool = True
+) -> Starlette:
+    settings = settings or Settings.from_env()
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        runtime = await Runtime.start(settings, clock, run_timers=run_timers)
+        app.state.runtime = runtime
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    app = Starlette(
+        routes=[
+            *http_api.routes,
+            WebSocketRoute("/ws/widget", widget_socket),
+            WebSocketRoute("/ws/console", console_socket),
+            *pages.routes,
+        ],
+        exception_handlers={DeskError: http_api.json_error},
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    return app

@@ -1,0 +1,101 @@
+"""One websocket client: a bounded send queue drained by its own writer task.
+
+Fan-out never awaits a socket: events are queued here, and a client that stops
+reading fills its queue and is disconnected (it resumes from the transcript when
+it comes back), so a slow consumer can't grow the server's memory without bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from typing import Any
+
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
+
+from chat.protocol import WS_4408_SLOW_CONSUMER
+from ticketing.models import Agent
+
+log = logging.getLogger("chat.connection")
+
+# On the way out, the last frames (an error, a close code) get this long to leave.
+WRITER_DRAIN_SECONDS = 2.0
+
+
+def encode(frame: dict[str, Any]) -> str:
+    return json.dumps(frame, separators=(",", ":"), ensure_ascii=False)
+
+
+class Client:
+    def __init__(self, websocket: WebSocket, role: str, queue_limit: int) -> None:
+        self.websocket = websocket
+        self.role = role  # "customer" or "agent"
+        self.customer_id: int | None = None
+        self.agent: Agent | None = None
+        self.session_hash: str | None = None
+        self.chat_ids: set[int] = set()
+        self.service_ids: frozenset[int] = frozenset()
+        self.last_queue: Any = None  # what we last told it about the queue, to skip repeats
+        self.last_desk: Any = None
+        self._queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=queue_limit)
+        self._writer: asyncio.Task[None] | None = None
+        self.closed = False
+        self.close_code: int | None = None
+
+    def start(self) -> None:
+        self._writer = asyncio.create_task(self._write_loop(), name=f"ws-writer-{self.role}")
+
+    def send(self, frame: dict[str, Any]) -> None:
+        self.send_text(encode(frame))
+
+    def send_text(self, text: str) -> None:
+        if self.closed:
+            return
+        try:
+            self._queue.put_nowait(text)
+        except asyncio.QueueFull:
+            log.info("slow consumer (%s): disconnecting", self.role)
+            # What's queued is dropped: the client replays it from the transcript.
+            while not self._queue.empty():
+                self._queue.get_nowait()
+            self.close(WS_4408_SLOW_CONSUMER)
+
+    def close(self, code: int) -> None:
+        """Send what's queued (say, the error that explains why), then close with `code`."""
+        if self.closed:
+            return
+        self.closed = True
+        self.close_code = code
+        if self._queue.full():
+            self._queue.get_nowait()
+        self._queue.put_nowait(None)
+
+    async def _write_loop(self) -> None:
+        ws = self.websocket
+        try:
+            while True:
+                text = await self._queue.get()
+                if text is None:
+                    break
+                await ws.send_text(text)
+        except (WebSocketDisconnect, RuntimeError, OSError):
+            self.closed = True
+            return
+        if ws.application_state is WebSocketState.CONNECTED:
+            with contextlib.suppress(RuntimeError, OSError):
+                await ws.close(self.close_code or 1000)
+
+    async def stop(self) -> None:
+        """Let the writer send what's queued (an error, a close code), but not for long."""
+        self.close(1000)
+        if self._writer is None:
+            return
+        try:
+            async with asyncio.timeout(WRITER_DRAIN_SECONDS):
+                await asyncio.shield(self._writer)
+        except (TimeoutError, asyncio.CancelledError):
+            self._writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._writer

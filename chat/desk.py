@@ -1,0 +1,197 @@
+"""What the desk looks like right now, read from the database.
+
+Which services are open (business hours) and staffed (an online agent with a live
+console), who can take a chat and how loaded they are, and who waits in line.
+Reads only: decisions are made in `chat/lifecycle.py`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from chat.models import AgentConnection, AgentPresence, Chat
+from chat.routing import AvailableAgent, WaitingChat
+from chat.states import ChatState
+from chat.transcripts import iso
+from ticketing.business_hours import Schedule
+from ticketing.models import Agent, Service, agent_services_table
+
+# A console heartbeats every HEARTBEAT_SECONDS; three missed beats mean its
+# process is gone (killed, or cut off), so the agent no longer counts as connected.
+HEARTBEAT_SECONDS = 5.0
+CONNECTION_STALE_SECONDS = 3 * HEARTBEAT_SECONDS
+
+# Until the desk has history, assume a chat waits about a minute per person ahead.
+DEFAULT_AVERAGE_WAIT_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    id: int
+    name: str
+    timezone: str
+    open: bool
+    agents_online: int
+    next_open: dt.datetime | None
+
+    @property
+    def available(self) -> bool:
+        return self.open and self.agents_online > 0
+
+    def frame(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "open": self.open,
+            "available": self.available,
+            "next_open": iso(self.next_open),
+            "timezone": self.timezone,
+        }
+
+
+def live_connection(now: dt.datetime) -> Any:
+    """SQL condition: the agent has a console socket that is open and heartbeating."""
+    stale_before = now - dt.timedelta(seconds=CONNECTION_STALE_SECONDS)
+    return exists().where(
+        AgentConnection.agent_id == Agent.id,
+        AgentConnection.closed_at.is_(None),
+        AgentConnection.last_seen_at > stale_before,
+    )
+
+
+def open_chats_of_agent() -> Any:
+    """SQL: how many open chats an agent holds (active ones plus offers awaiting an answer)."""
+    return (
+        select(func.count(Chat.id))
+        .where(
+            or_(
+                and_(Chat.state == ChatState.ACTIVE, Chat.agent_id == Agent.id),
+                and_(Chat.state == ChatState.OFFERED, Chat.offered_agent_id == Agent.id),
+            )
+        )
+        .scalar_subquery()
+    )
+
+
+async def service_statuses(session: AsyncSession, now: dt.datetime) -> list[ServiceStatus]:
+    services = list(
+        await session.scalars(
+            select(Service).where(Service.active.is_(True)).order_by(Service.position, Service.id)
+        )
+    )
+    online_rows = await session.execute(
+        select(agent_services_table.c.service_id, func.count())
+        .select_from(agent_services_table)
+        .join(Agent, Agent.id == agent_services_table.c.agent_id)
+        .join(AgentPresence, AgentPresence.agent_id == Agent.id)
+        .where(Agent.active.is_(True), AgentPresence.status == "online", live_connection(now))
+        .group_by(agent_services_table.c.service_id)
+    )
+    online = {service_id: count for service_id, count in online_rows.all()}
+    statuses = []
+    for service in services:
+        schedule = Schedule.from_dict(service.schedule)
+        is_open = schedule.is_open(now)
+        statuses.append(
+            ServiceStatus(
+                id=service.id,
+                name=service.name,
+                timezone=schedule.timezone,
+                open=is_open,
+                agents_online=online.get(service.id, 0),
+                next_open=None if is_open else schedule.next_open(now),
+            )
+        )
+    return statuses
+
+
+async def available_agents(session: AsyncSession, now: dt.datetime) -> list[AvailableAgent]:
+    """Agents who may get an offer now: active, online, connected, below capacity."""
+    load = open_chats_of_agent().label("open_chats")
+    rows = await session.execute(
+        select(Agent.id, Agent.capacity, AgentPresence.last_assigned_at, load)
+        .join(AgentPresence, AgentPresence.agent_id == Agent.id)
+        .where(Agent.active.is_(True), AgentPresence.status == "online", live_connection(now))
+    )
+    agents = {
+        agent_id: AvailableAgent(
+            agent_id=agent_id,
+            services=frozenset(),
+            capacity=capacity,
+            open_chats=open_chats,
+            last_assigned_at=last_assigned_at,
+        )
+        for agent_id, capacity, last_assigned_at, open_chats in rows.all()
+        if open_chats < capacity
+    }
+    if not agents:
+        return []
+    memberships = await session.execute(
+        select(agent_services_table.c.agent_id, agent_services_table.c.service_id).where(
+            agent_services_table.c.agent_id.in_(agents)
+        )
+    )
+    services: dict[int, set[int]] = {}
+    for agent_id, service_id in memberships.all():
+        services.setdefault(agent_id, set()).add(service_id)
+    for agent_id, agent in agents.items():
+        agent.services = frozenset(services.get(agent_id, ()))
+    return list(agents.values())
+
+
+async def agent_load(session: AsyncSession, agent_id: int) -> tuple[int, int]:
+    """(open chats, capacity) of one agent."""
+    row = (
+        await session.execute(
+            select(open_chats_of_agent(), Agent.capacity).where(Agent.id == agent_id)
+        )
+    ).one()
+    return int(row[0]), int(row[1])
+
+
+async def waiting_chats(session: AsyncSession, limit: int = 1000) -> list[WaitingChat]:
+    rows = await session.execute(
+        select(Chat.id, Chat.service_id, Chat.queued_at, Chat.declined_agent_ids)
+        .where(Chat.state == ChatState.WAITING)
+        .order_by(Chat.queued_at, Chat.id)
+        .limit(limit)
+    )
+    return [
+        WaitingChat(chat_id, service_id, queued_at, frozenset(declined or ()))
+        for chat_id, service_id, queued_at, declined in rows.all()
+    ]
+
+
+async def average_wait_seconds(session: AsyncSession, now: dt.datetime) -> float:
+    """How long chats accepted in the last hour waited, on average."""
+    since = now - dt.timedelta(hours=1)
+    rows = await session.execute(
+        select(Chat.created_at, Chat.accepted_at).where(Chat.accepted_at > since).limit(500)
+    )
+    waits = [(accepted - created).total_seconds() for created, accepted in rows.all()]
+    return sum(waits) / len(waits) if waits else DEFAULT_AVERAGE_WAIT_SECONDS
+
+
+async def queue_entries(session: AsyncSession, limit: int = 200) -> list[dict[str, Any]]:
+    """The waiting chats as agents see them in the console's queue."""
+    rows = await session.execute(
+        select(Chat.id, Chat.service_id, Chat.customer_name, Chat.subject, Chat.queued_at)
+        .where(Chat.state == ChatState.WAITING)
+        .order_by(Chat.queued_at, Chat.id)
+        .limit(limit)
+    )
+    return [
+        {
+            "chat_id": chat_id,
+            "service_id": service_id,
+            "customer_name": name,
+            "subject": subject,
+            "waiting_since": iso(queued_at),
+        }
+        for chat_id, service_id, name, subject, queued_at in rows.all()
+    ]

@@ -1,0 +1,648 @@
+"""The chat service layer: every change of a chat's state, one transaction each.
+
+Only this layer changes chats and publishes events, and it publishes only after
+the commit (STYLE.md rule 9). Each change is a conditional UPDATE built from the
+transition table in `chat/states.py`, so when two processes (or both sides of a
+chat) act at once exactly one wins (DESIGN.md principle 3).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from chat import desk
+from chat.bus import Bus, Event
+from chat.errors import (
+    AgentUnavailable,
+    BadFrame,
+    ChatAlreadyOpen,
+    ChatClosed,
+    ChatNotFound,
+    DeskUnavailable,
+    NoSurvey,
+    NotYourChat,
+    OfferExpired,
+    ServiceNotFound,
+)
+from chat.models import AgentPresence, Chat, ChatMessage
+from chat.settings import Settings
+from chat.states import OPEN_STATES, ChatState, EndedBy, SurveyState, sources_of
+from chat.transcripts import NewMessage, TranscriptWriter, append_messages, iso, message_frame
+from ticketing.clock import Clock
+from ticketing.conversion import FinishedChat, TranscriptLine, convert_chat
+from ticketing.db import transaction
+from ticketing.models import Agent, AuthorType, Customer, Service, TicketStatus
+from ticketing.surveys import answer_survey
+from ticketing.tickets import add_customer_reply
+
+log = logging.getLogger("chat.lifecycle")
+
+# Any constant works; it only has to be the same in every process (pg_advisory_xact_lock).
+ROUTING_LOCK_KEY = 0x43484154  # "CHAT"
+# After a chat ends, a reloaded widget still shows it (and its survey) for this long.
+RECENT_CHAT_SECONDS = 3600
+PRESENCE_STATUSES = ("online", "away", "offline")
+
+
+@dataclass
+class Outbox:
+    """Events gathered during a transaction, published once it has committed."""
+
+    events: list[tuple[str, Event]] = field(default_factory=list)
+    route: bool = False
+    desk_changed: bool = False
+
+    def add(self, channel: str, event: Event) -> None:
+        self.events.append((channel, event))
+
+
+class ChatService:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        bus: Bus,
+        clock: Clock,
+        settings: Settings,
+        writer: TranscriptWriter,
+    ) -> None:
+        self.sessions = sessions
+        self.bus = bus
+        self.clock = clock
+        self.settings = settings
+        self.writer = writer
+        self.route_requested: Any = None  # set by the dispatcher: a callable that wakes routing
+
+    # ----------------------------------------------------------------- helpers
+    def publish(self, outbox: Outbox) -> None:
+        for channel, event in outbox.events:
+            self.bus.publish(channel, event)
+        if outbox.desk_changed or outbox.route:
+            self.bus.publish("desk", {"type": "desk_changed"})
+        if outbox.route and self.route_requested is not None:
+            self.route_requested()
+
+    async def snapshot(self, session: AsyncSession, chat: Chat) -> dict[str, Any]:
+        agent = await session.get(Agent, chat.agent_id) if chat.agent_id else None
+        return {
+            "id": chat.id,
+            "state": chat.state.value,
+            "service_id": chat.service_id,
+            "subject": chat.subject,
+            "customer": {
+                "id": chat.customer_id,
+                "name": chat.customer_name,
+                "email": chat.customer_email,
+            },
+            "agent": {"id": agent.id, "name": agent.name} if agent else None,
+            "queue_position": None,
+            "estimated_wait_seconds": None,
+            "last_seq": chat.last_seq,
+            "created_at": iso(chat.created_at),
+            "ended_by": chat.ended_by.value if chat.ended_by else None,
+            "end_status": chat.end_status,
+            "ticket_id": chat.ticket_id,
+            "survey": chat.survey.value,
+        }
+
+    async def _chat_event(self, session: AsyncSession, chat: Chat, outbox: Outbox) -> None:
+        snap = await self.snapshot(session, chat)
+        outbox.add(f"chat:{chat.id}", {"type": "chat", "chat": snap})
+        for agent_id in {chat.agent_id, chat.offered_agent_id} - {None}:
+            outbox.add(f"agent:{agent_id}", {"type": "chat", "chat": snap})
+
+    async def _system_message(
+        self, session: AsyncSession, chat_id: int, body: str, now: dt.datetime, outbox: Outbox
+    ) -> None:
+        """A line in the transcript (joins, transfers, endings), published after commit."""
+        [(row, _)] = await append_messages(
+            session, chat_id, [NewMessage(chat_id, "system", None, "", body, None)], now
+        )
+        outbox.add(f"chat:{chat_id}", message_frame(row))
+
+    async def _locked_chat(self, session: AsyncSession, chat_id: int) -> Chat | None:
+        """The chat row, locked on PostgreSQL until the transaction ends."""
+        return await session.scalar(
+            select(Chat)
+            .where(Chat.id == chat_id)
+            .with_for_update()
+            .execution_options(populate_existing=True)
+        )
+
+    async def _transition(
+        self,
+        session: AsyncSession,
+        chat_id: int,
+        target: ChatState,
+        extra_where: tuple[Any, ...] = (),
+        **values: Any,
+    ) -> Chat | None:
+        """Move a chat to `target` if the table allows it from its current state; else None."""
+        result = await session.execute(
+            update(Chat)
+            .where(Chat.id == chat_id, Chat.state.in_(sources_of(target)), *extra_where)
+            .values(state=target, **values)
+            .returning(Chat.id)
+        )
+        if result.scalar() is None:
+            return None
+        return await self._locked_chat(session, chat_id)
+
+    # ----------------------------------------------------------------- customer
+    async def customer_chat(self, customer_id: int) -> Chat | None:
+        """The chat a returning widget should show: the open one, or one just finished."""
+        now = self.clock.now()
+        async with self.sessions() as session:
+            chat = await session.scalar(
+                select(Chat).where(Chat.customer_id == customer_id).order_by(Chat.id.desc())
+            )
+        if chat is None:
+            return None
+        if chat.state in OPEN_STATES or chat.survey is SurveyState.PENDING:
+            return chat
+        ended = chat.ended_at or chat.created_at
+        return chat if (now - ended).total_seconds() < RECENT_CHAT_SECONDS else None
+
+    async def start_chat(
+        self,
+        customer_id: int,
+        service_id: int,
+        name: str,
+        email: str | None,
+        subject: str,
+        message: str,
+    ) -> dict[str, Any]:
+        now = self.clock.now()
+        outbox = Outbox(route=True)
+        async with transaction(self.sessions) as session:
+            statuses = {s.id: s for s in await desk.service_statuses(session, now)}
+            status = statuses.get(service_id)
+            if status is None:
+                raise ServiceNotFound()
+            if not status.available:
+                raise DeskUnavailable(next_open=iso(status.next_open))
+            customer = await session.get(Customer, customer_id, with_for_update=True)
+            if customer is None:
+                raise ChatNotFound()
+            open_chat = await session.scalar(
+                select(Chat.id).where(Chat.customer_id == customer_id, Chat.state.in_(OPEN_STATES))
+            )
+            if open_chat is not None:
+                raise ChatAlreadyOpen()
+            customer.name = name
+            if email:
+                customer.email = email
+            chat = Chat(
+                customer_id=customer_id,
+                service_id=service_id,
+                subject=subject,
+                customer_name=name,
+                customer_email=email,
+                state=ChatState.WAITING,
+                queued_at=now,
+                created_at=now,
+                last_customer_activity_at=now,
+                declined_agent_ids=[],
+            )
+            session.add(chat)
+            await session.flush()
+            rows = await append_messages(
+                session,
+                chat.id,
+                [NewMessage(chat.id, "customer", customer_id, name, message, None)],
+                now,
+            )
+            await session.refresh(chat)
+            snap = await self.snapshot(session, chat)
+        outbox.add(f"chat:{chat.id}", message_frame(rows[0][0]))
+        self.publish(outbox)
+        return snap
+
+    async def leave_message(
+        self,
+        customer_id: int,
+        service_id: int,
+        name: str,
+        email: str,
+        subject: str,
+        message: str,
+    ) -> int:
+        """The out-of-hours / nobody-online form: a ticket handled the next working day.
+
+        After a missed chat the message joins that chat's ticket instead of opening a
+        second one for the same conversation.
+        """
+        now = self.clock.now()
+        async with transaction(self.sessions) as session:
+            if await session.get(Service, service_id) is None:
+                raise ServiceNotFound()
+            customer = await session.get(Customer, customer_id)
+            if customer is None:
+                raise ChatNotFound()
+            customer.name, customer.email = name, email
+            missed = await session.scalar(
+                select(Chat)
+                .where(
+                    Chat.customer_id == customer_id,
+                    Chat.state == ChatState.MISSED,
+                    Chat.ticket_id.is_not(None),
+                    Chat.ended_at > now - dt.timedelta(seconds=RECENT_CHAT_SECONDS),
+                )
+                .order_by(Chat.id.desc())
+            )
+            line = TranscriptLine(AuthorType.CUSTOMER, customer_id, name, message, now)
+            if missed is not None and missed.ticket_id is not None:
+                await add_customer_reply(session, missed.ticket_id, line)
+                return missed.ticket_id
+            chat = Chat(
+                customer_id=customer_id,
+                service_id=service_id,
+                subject=subject,
+                customer_name=name,
+                customer_email=email,
+                state=ChatState.MISSED,
+                queued_at=now,
+                created_at=now,
+                ended_at=now,
+                ended_by=EndedBy.CUSTOMER,
+                last_customer_activity_at=now,
+                declined_agent_ids=[],
+            )
+            session.add(chat)
+            await session.flush()
+            await append_messages(
+                session,
+                chat.id,
+                [NewMessage(chat.id, "customer", customer_id, name, message, None)],
+                now,
+            )
+            ticket = await convert_chat(
+                session,
+                FinishedChat(
+                    chat_id=chat.id,
+                    service_id=service_id,
+                    customer_id=customer_id,
+                    agent_id=None,
+                    subject=subject,
+                    status=TicketStatus.NEW,
+                    ask_for_rating=False,
+                    transcript=[line],
+                ),
+                now,
+            )
+            chat.ticket_id = ticket.id
+            return ticket.id
+
+    async def rate(self, customer_id: int, rating: object, comment: object) -> dict[str, Any]:
+        now = self.clock.now()
+        async with transaction(self.sessions) as session:
+            chat = await session.scalar(
+                select(Chat)
+                .where(
+                    Chat.customer_id == customer_id,
+                    Chat.ticket_id.is_not(None),
+                    Chat.survey != SurveyState.NONE,
+                )
+                .order_by(Chat.id.desc())
+            )
+            if chat is None or chat.ticket_id is None:
+                raise NoSurvey()
+            survey = await answer_survey(session, chat.ticket_id, rating, comment, now)
+            chat.survey = SurveyState.ANSWERED
+        event = {"type": "rated", "chat_id": chat.id, "rating": survey.rating}
+        self.bus.publish(f"chat:{chat.id}", event)
+        return event
+
+    # ----------------------------------------------------------------- agents
+    async def set_presence(self, agent_id: int, status: str) -> dict[str, Any]:
+        """Online, away or offline: the agent's own choice, shared by all their tabs."""
+        if status not in PRESENCE_STATUSES:
+            raise BadFrame("status must be online, away or offline")
+        now = self.clock.now()
+        async with transaction(self.sessions) as session:
+            presence = await session.get(AgentPresence, agent_id, with_for_update=True)
+            if presence is None:
+                presence = AgentPresence(agent_id=agent_id, status=status, status_changed_at=now)
+                session.add(presence)
+            elif presence.status != status:
+                presence.status, presence.status_changed_at = status, now
+            await session.flush()
+            open_chats, capacity = await desk.agent_load(session, agent_id)
+        event = {
+            "type": "presence",
+            "status": status,
+            "capacity": capacity,
+            "active_chats": open_chats,
+        }
+        outbox = Outbox(route=status == "online", desk_changed=True)
+        outbox.add(f"agent:{agent_id}", event)
+        self.publish(outbox)
+        return event
+
+    async def presence_of(self, agent_id: int) -> dict[str, Any]:
+        async with self.sessions() as session:
+            presence = await session.get(AgentPresence, agent_id)
+            open_chats, capacity = await desk.agent_load(session, agent_id)
+        return {
+            "type": "presence",
+            "status": presence.status if presence else "offline",
+            "capacity": capacity,
+            "active_chats": open_chats,
+        }
+
+    async def accept(self, agent_id: int, chat_id: int) -> dict[str, Any]:
+        now = self.clock.now()
+        outbox = Outbox(route=True)
+        async with transaction(self.sessions) as session:
+            chat = await self._transition(
+                session,
+                chat_id,
+                ChatState.ACTIVE,
+                (Chat.offered_agent_id == agent_id, Chat.offer_expires_at > now),
+                agent_id=agent_id,
+                offered_agent_id=None,
+                offer_expires_at=None,
+                accepted_at=now,
+            )
+            if chat is None:
+                raise OfferExpired()
+            await session.execute(
+                update(AgentPresence)
+                .where(AgentPresence.agent_id == agent_id)
+                .values(last_assigned_at=now)
+            )
+            agent = await session.get(Agent, agent_id)
+            assert agent is not None
+            await self._system_message(
+                session, chat_id, f"{agent.name} joined the chat", now, outbox
+            )
+            await session.refresh(chat)
+            await self._chat_event(session, chat, outbox)
+            snap = await self.snapshot(session, chat)
+        outbox.add(
+            f"chat:{chat_id}",
+            {"type": "assigned", "chat_id": chat_id, "agent": {"id": agent_id, "name": agent.name}},
+        )
+        self.publish(outbox)
+        return snap
+
+    async def decline(self, agent_id: int, chat_id: int, reason: str = "declined") -> None:
+        now = self.clock.now()
+        outbox = Outbox(route=True)
+        async with transaction(self.sessions) as session:
+            chat = await self._locked_chat(session, chat_id)
+            if chat is None or chat.offered_agent_id != agent_id:
+                raise OfferExpired()
+            declined = [*chat.declined_agent_ids, agent_id]
+            moved = await self._transition(
+                session,
+                chat_id,
+                ChatState.WAITING,
+                (Chat.offered_agent_id == agent_id,),
+                offered_agent_id=None,
+                offer_expires_at=None,
+                declined_agent_ids=declined,
+            )
+            if moved is None:
+                raise OfferExpired()
+            await self._chat_event(session, moved, outbox)
+        outbox.add(
+            f"agent:{agent_id}", {"type": "offer_withdrawn", "chat_id": chat_id, "reason": reason}
+        )
+        log.info("chat %s %s by agent %s at %s", chat_id, reason, agent_id, iso(now))
+        self.publish(outbox)
+
+    async def check_agent_chat(self, agent: Agent, chat_id: int) -> Chat:
+        async with self.sessions() as session:
+            chat = await session.get(Chat, chat_id)
+        if chat is None:
+            raise ChatNotFound()
+        if agent.role != "admin" and chat.agent_id != agent.id:
+            raise ChatNotFound()
+        return chat
+
+    async def transfer_to_service(self, agent: Agent, chat_id: int, service_id: int) -> None:
+        now = self.clock.now()
+        outbox = Outbox(route=True)
+        async with transaction(self.sessions) as session:
+            service = await session.get(Service, service_id)
+            if service is None or not service.active:
+                raise ServiceNotFound()
+            where = () if agent.role == "admin" else (Chat.agent_id == agent.id,)
+            previous = await session.get(Chat, chat_id)
+            chat = await self._transition(
+                session,
+                chat_id,
+                ChatState.WAITING,
+                (Chat.state == ChatState.ACTIVE, *where),
+                service_id=service_id,
+                agent_id=None,
+                declined_agent_ids=[],
+            )
+            if chat is None:
+                raise NotYourChat()
+            await self._system_message(
+                session, chat_id, f"Transferred to {service.name}; waiting for an agent", now
+            )
+            await session.refresh(chat)
+            await self._chat_event(session, chat, outbox)
+        if previous is not None and previous.agent_id:
+            outbox.add(f"agent:{previous.agent_id}", {"type": "chat_removed", "chat_id": chat_id})
+        self.publish(outbox)
+
+    async def transfer_to_agent(self, agent: Agent, chat_id: int, target_id: int) -> None:
+        now = self.clock.now()
+        outbox = Outbox(route=True)
+        async with transaction(self.sessions) as session:
+            await self._lock_routing(session)
+            candidates = {a.agent_id: a for a in await desk.available_agents(session, now)}
+            target = await session.get(Agent, target_id)
+            if target is None or target_id not in candidates or target_id == agent.id:
+                raise AgentUnavailable()
+            where = () if agent.role == "admin" else (Chat.agent_id == agent.id,)
+            previous = await session.get(Chat, chat_id)
+            expires = now + dt.timedelta(seconds=self.settings.offer_timeout_seconds)
+            chat = await self._transition(
+                session,
+                chat_id,
+                ChatState.OFFERED,
+                (Chat.state == ChatState.ACTIVE, *where),
+                agent_id=None,
+                offered_agent_id=target_id,
+                offer_expires_at=expires,
+            )
+            if chat is None:
+                raise NotYourChat()
+            await self._system_message(
+                session, chat_id, f"Transferred to {target.name}", now, outbox
+            )
+            await session.refresh(chat)
+            await self._chat_event(session, chat, outbox)
+            snap = await self.snapshot(session, chat)
+        outbox.add(
+            f"agent:{target_id}", {"type": "offer", "chat": snap, "expires_at": iso(expires)}
+        )
+        if previous is not None and previous.agent_id:
+            outbox.add(f"agent:{previous.agent_id}", {"type": "chat_removed", "chat_id": chat_id})
+        self.publish(outbox)
+
+    # ----------------------------------------------------------------- ending
+    async def end_chat(
+        self,
+        chat_id: int,
+        ended_by: EndedBy,
+        status: TicketStatus | None = None,
+        agent: Agent | None = None,
+        customer_id: int | None = None,
+    ) -> dict[str, Any]:
+        """End a chat and convert it to its one ticket, in one transaction."""
+        now = self.clock.now()
+        outbox = Outbox(route=True)
+        async with transaction(self.sessions) as session:
+            current = await self._locked_chat(session, chat_id)
+            if current is None:
+                raise ChatNotFound()
+            if customer_id is not None and current.customer_id != customer_id:
+                raise ChatNotFound()
+            if agent is not None and agent.role != "admin" and current.agent_id != agent.id:
+                raise ChatNotFound()
+            if current.state not in OPEN_STATES:
+                raise ChatClosed()
+            had_agent = current.state is ChatState.ACTIVE
+            if status is None:
+                status = TicketStatus.RESOLVED if had_agent else TicketStatus.NEW
+            who = {
+                EndedBy.AGENT: "the agent",
+                EndedBy.CUSTOMER: "the customer",
+                EndedBy.INACTIVITY: "inactivity",
+                EndedBy.SYSTEM: "the system",
+            }[ended_by]
+            await self._system_message(session, chat_id, f"Chat ended by {who}", now, outbox)
+            chat = await self._transition(
+                session,
+                chat_id,
+                ChatState.ENDED,
+                (),
+                ended_at=now,
+                ended_by=ended_by,
+                end_status=status.value,
+                offered_agent_id=None,
+                offer_expires_at=None,
+            )
+            if chat is None:  # lost a race with the other side: the first end stands
+                raise ChatClosed()
+            ticket = await self._convert(session, chat, status, ask_for_rating=had_agent, now=now)
+            chat.ticket_id = ticket.id
+            chat.survey = SurveyState.PENDING if had_agent else SurveyState.NONE
+            await session.flush()
+            await self._chat_event(session, chat, outbox)
+            snap = await self.snapshot(session, chat)
+        outbox.add(
+            f"chat:{chat_id}",
+            {
+                "type": "ended",
+                "chat_id": chat_id,
+                "ended_by": ended_by.value,
+                "ticket_id": ticket.id,
+            },
+        )
+        if had_agent:
+            outbox.add(
+                f"chat:{chat_id}", {"type": "survey", "chat_id": chat_id, "ticket_id": ticket.id}
+            )
+        if current.offered_agent_id:
+            outbox.add(
+                f"agent:{current.offered_agent_id}",
+                {"type": "offer_withdrawn", "chat_id": chat_id, "reason": "customer_left"},
+            )
+        self.publish(outbox)
+        return snap
+
+    async def miss_chat(self, chat_id: int) -> bool:
+        """Nobody took the chat in time: it becomes a ticket, the widget shows the form."""
+        now = self.clock.now()
+        outbox = Outbox(route=True)
+        async with transaction(self.sessions) as session:
+            current = await self._locked_chat(session, chat_id)
+            if current is None or current.state not in (ChatState.WAITING, ChatState.OFFERED):
+                return False
+            chat = await self._transition(
+                session,
+                chat_id,
+                ChatState.MISSED,
+                (),
+                ended_at=now,
+                ended_by=EndedBy.SYSTEM,
+                end_status=TicketStatus.NEW.value,
+                offered_agent_id=None,
+                offer_expires_at=None,
+            )
+            if chat is None:
+                return False
+            ticket = await self._convert(session, chat, TicketStatus.NEW, False, now)
+            chat.ticket_id = ticket.id
+            await session.flush()
+            await self._chat_event(session, chat, outbox)
+            statuses = {s.id: s for s in await desk.service_statuses(session, now)}
+        status = statuses.get(chat.service_id)
+        outbox.add(
+            f"chat:{chat_id}",
+            {
+                "type": "missed",
+                "chat_id": chat_id,
+                "ticket_id": ticket.id,
+                "next_open": iso(status.next_open) if status else None,
+            },
+        )
+        if current.offered_agent_id:
+            outbox.add(
+                f"agent:{current.offered_agent_id}",
+                {"type": "offer_withdrawn", "chat_id": chat_id, "reason": "expired"},
+            )
+        self.publish(outbox)
+        return True
+
+    async def _convert(
+        self,
+        session: AsyncSession,
+        chat: Chat,
+        status: TicketStatus,
+        ask_for_rating: bool,
+        now: dt.datetime,
+    ) -> Any:
+        rows = await session.scalars(
+            select(ChatMessage).where(ChatMessage.chat_id == chat.id).order_by(ChatMessage.seq)
+        )
+        transcript = [
+            TranscriptLine(AuthorType(r.sender), r.sender_id, r.author_name, r.body, r.created_at)
+            for r in rows
+        ]
+        agent_id = chat.agent_id
+        return await convert_chat(
+            session,
+            FinishedChat(
+                chat_id=chat.id,
+                service_id=chat.service_id,
+                customer_id=chat.customer_id,
+                agent_id=agent_id,
+                subject=chat.subject,
+                status=status,
+                ask_for_rating=ask_for_rating,
+                transcript=transcript,
+            ),
+            now,
+        )
+
+    async def _lock_routing(self, session: AsyncSession) -> None:
+        """One routing decision at a time across every process (PostgreSQL advisory lock).
+
+        SQLite needs none: it is the single-process deployment and its one pooled
+        connection already serialises transactions.
+        """
+        if session.bind.dialect.name == "postgresql":
+            await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": ROUTING_LOCK_KEY})

@@ -1,0 +1,112 @@
+"""Chat-side records: chats, their transcripts, agents' consoles and sessions.
+
+Everything another process might need lives here, never in memory (DESIGN.md,
+principle 1). Transcript rows are written before they are delivered (principle 2).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from chat.states import ChatState, EndedBy, SurveyState
+from ticketing.db import Base, UTCDateTime, utcnow
+from ticketing.models import _enum
+
+
+class Chat(Base):
+    __tablename__ = "chats"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    service_id: Mapped[int] = mapped_column(ForeignKey("services.id"))
+    state: Mapped[ChatState] = mapped_column(_enum(ChatState), default=ChatState.WAITING)
+    subject: Mapped[str] = mapped_column(String(200), default="")
+    customer_name: Mapped[str] = mapped_column(String(120), default="")
+    customer_email: Mapped[str | None] = mapped_column(String(254))
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"), index=True)
+    offered_agent_id: Mapped[int | None] = mapped_column(ForeignKey("agents.id"), index=True)
+    offer_expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # Agents who declined or let the offer lapse are not offered this chat again.
+    declined_agent_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
+    # First come, first served: a chat put back in the queue keeps its place.
+    queued_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    accepted_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    ended_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    ended_by: Mapped[EndedBy | None] = mapped_column(_enum(EndedBy))
+    end_status: Mapped[str | None] = mapped_column(String(16))
+    last_customer_activity_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seq: Mapped[int] = mapped_column(Integer, default=0)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
+    survey: Mapped[SurveyState] = mapped_column(_enum(SurveyState), default=SurveyState.NONE)
+
+    __table_args__ = (Index("ix_chats_state_queued", "state", "queued_at"),)
+
+
+class ChatMessage(Base):
+    """One transcript line. (chat_id, seq) orders it; client ids make resends count once."""
+
+    __tablename__ = "chat_messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    chat_id: Mapped[int] = mapped_column(ForeignKey("chats.id", ondelete="CASCADE"))
+    seq: Mapped[int] = mapped_column(Integer)
+    sender: Mapped[str] = mapped_column(String(16))  # customer | agent | system
+    sender_id: Mapped[int | None] = mapped_column(Integer)
+    author_name: Mapped[str] = mapped_column(String(120), default="")
+    body: Mapped[str] = mapped_column(Text)
+    client_id: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("chat_id", "seq"),
+        UniqueConstraint("chat_id", "sender", "client_id", name="uq_chat_messages_client_id"),
+    )
+
+
+class AgentPresence(Base):
+    """What the agent chose (online, away, offline) and when they last took a chat."""
+
+    __tablename__ = "agent_presence"
+
+    agent_id: Mapped[int] = mapped_column(
+        ForeignKey("agents.id", ondelete="CASCADE"), primary_key=True
+    )
+    status: Mapped[str] = mapped_column(String(16), default="offline")
+    status_changed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Ties between equally loaded agents go to the one idle longest.
+    last_assigned_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class AgentConnection(Base):
+    """One open console socket. Heartbeats keep it live; a killed process's rows go stale.
+
+    An agent is reachable while any of their rows is live; when the last one closes
+    or goes stale, the grace period starts, after which their chats are re-queued.
+    """
+
+    __tablename__ = "agent_connections"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"), index=True)
+    process_id: Mapped[str] = mapped_column(String(64), index=True)
+    opened_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    last_seen_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+
+
+class AgentSession(Base):
+    """A console login. The cookie holds a random token; we store only its hash."""
+
+    __tablename__ = "agent_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    agent_id: Mapped[int] = mapped_column(ForeignKey("agents.id", ondelete="CASCADE"), index=True)
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+    ip: Mapped[str] = mapped_column(String(64), default="")
+    user_agent: Mapped[str] = mapped_column(Text, default="")

@@ -1,0 +1,81 @@
+"""Everything one process runs, built and torn down in order by the app's lifespan.
+
+Database engine, bus, transcript writer, chat service, hub and dispatcher. Tests
+build one with a fake clock and their own database/bus; `make run` builds the
+default (SQLite + in-process bus).
+"""
+
+from __future__ import annotations
+
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from chat.auth import CustomerTokens
+from chat.bus import Bus
+from chat.dispatcher import Dispatcher
+from chat.hub import Hub
+from chat.lifecycle import ChatService
+from chat.settings import Settings
+from chat.transcripts import TranscriptWriter
+from ticketing.clock import Clock, SystemClock
+from ticketing.db import create_engine, create_sessionmaker
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    clock: Clock
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    bus: Bus
+    writer: TranscriptWriter
+    service: ChatService
+    hub: Hub
+    dispatcher: Dispatcher
+    tokens: CustomerTokens
+    _stack: AsyncExitStack = field(default_factory=AsyncExitStack, repr=False)
+
+    @classmethod
+    async def start(
+        cls, settings: Settings, clock: Clock | None = None, *, run_timers: bool = True
+    ) -> Runtime:
+        clock = clock or SystemClock()
+        stack = AsyncExitStack()
+        engine = create_engine(settings.database_url)
+        stack.push_async_callback(engine.dispose)
+        try:
+            sessions = create_sessionmaker(engine)
+            bus = Bus(settings.redis_url or None, prefix=settings.bus_prefix)
+            await bus.connect()
+            stack.push_async_callback(bus.disconnect)
+            writer = TranscriptWriter(sessions, bus, clock)
+            await writer.start()
+            stack.push_async_callback(writer.stop)
+            service = ChatService(sessions, bus, clock, settings, writer)
+            hub = Hub(bus, service)
+            dispatcher = Dispatcher(service)
+            await hub.start()
+            stack.push_async_callback(hub.stop)
+            await dispatcher.start(sweep=run_timers)
+            stack.push_async_callback(dispatcher.stop)
+        except BaseException:
+            await stack.aclose()
+            raise
+        return cls(
+            settings=settings,
+            clock=clock,
+            engine=engine,
+            sessions=sessions,
+            bus=bus,
+            writer=writer,
+            service=service,
+            hub=hub,
+            dispatcher=dispatcher,
+            tokens=CustomerTokens(settings.secret_key),
+            _stack=stack,
+        )
+
+    async def stop(self) -> None:
+        await self._stack.aclose()

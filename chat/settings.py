@@ -1,0 +1,99 @@
+"""Configuration, twelve-factor style: every knob comes from the environment.
+
+A `.env` file in the working directory is read first (values already in the
+environment win), so `make run` works with no configuration at all.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+
+DEV_SECRET_MARKER = "dev-insecure-"
+
+
+def _read_dotenv(path: Path = Path(".env")) -> dict[str, str]:
+    if not path.is_file():
+        return {}
+    values: dict[str, str] = {}
+    for line in path.read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.partition("=")
+        values[key.strip()] = value.strip().strip("'\"")
+    return values
+
+
+def _dev_secret() -> str:
+    """A per-checkout secret so `make run` is safe without configuration.
+
+    It is stored in `data/secret_key` (git-ignored) so sessions survive restarts.
+    """
+    path = Path("data/secret_key")
+    if path.is_file():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = DEV_SECRET_MARKER + secrets.token_urlsafe(32)
+    path.write_text(value)
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str = "sqlite+aiosqlite:///data/chatdesk.db"
+    redis_url: str | None = None
+    secret_key: str = ""
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_url: str = ""
+    allowed_origins: tuple[str, ...] = ()
+    # Routing timers; each value is the seeds' or the peers' common default.
+    offer_timeout_seconds: float = 30.0  # how long one agent has to accept an offer
+    max_wait_seconds: float = 300.0  # unanswered this long → missed chat → ticket
+    agent_grace_seconds: float = 20.0  # a dropped console may come back before its chats move
+    customer_inactivity_seconds: float = 1800.0  # silent customer → chat ends by inactivity
+    sweep_interval_seconds: float = 1.0  # how often timers are checked
+    # Edge limits (see docs/protocol.md).
+    max_frame_bytes: int = 64 * 1024
+    max_message_chars: int = 5000
+    rate_messages_per_second: float = 10.0
+    rate_burst: int = 30
+    send_queue_limit: int = 1000
+    session_max_age_seconds: int = 14 * 24 * 3600
+    bus_prefix: str = "chatdesk"
+    environment: str = "development"
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> Settings:
+        env = {**_read_dotenv(), **(environ if environ is not None else os.environ)}
+        kwargs: dict[str, object] = {}
+        for f in fields(cls):
+            raw = env.get(f.name.upper())
+            if raw is None or raw == "":
+                continue
+            if f.name == "allowed_origins":
+                kwargs[f.name] = tuple(o.strip().rstrip("/") for o in raw.split(",") if o.strip())
+            elif f.type in ("int",):
+                kwargs[f.name] = int(raw)
+            elif f.type in ("float",):
+                kwargs[f.name] = float(raw)
+            else:
+                kwargs[f.name] = raw
+        settings = cls(**kwargs)  # type: ignore[arg-type]
+        if not settings.secret_key:
+            settings = replace(settings, secret_key=_dev_secret())
+        if not settings.public_url:
+            settings = replace(settings, public_url=f"http://{settings.host}:{settings.port}")
+        return replace(settings, **overrides) if overrides else settings
+
+    @property
+    def origin(self) -> str:
+        """Chatdesk's own origin, always allowed to open websockets."""
+        return self.public_url.rstrip("/")
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")

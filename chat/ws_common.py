@@ -1,0 +1,133 @@
+"""What every websocket endpoint shares: the origin check, hello first, the frame loop.
+
+Every frame is size-checked, rate-limited and validated before a handler sees it,
+and every error becomes an `error` frame; nothing a client sends can end the loop
+except closing the socket (docs/protocol.md, "Rules that hold for every frame").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from sqlalchemy.exc import DBAPIError, OperationalError
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from chat.auth import origin_allowed
+from chat.connection import Client
+from chat.errors import DatabaseUnavailable, DeskError
+from chat.protocol import (
+    WS_1008_POLICY_VIOLATION,
+    WS_1011_INTERNAL_ERROR,
+    FrameError,
+    Limits,
+    Spec,
+    error_frame,
+    parse_frame,
+)
+from chat.ratelimit import TokenBucket
+from chat.runtime import Runtime
+
+log = logging.getLogger("chat.ws")
+
+# A client that connects but never says hello is dropped after this long.
+HELLO_TIMEOUT_SECONDS = 10.0
+
+Handler = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+class NotHelloFirst(FrameError):
+    code = "not_hello_first"
+    message = "The first frame must be hello."
+
+
+class RateLimited(FrameError):
+    code = "rate_limited"
+    message = "Too many frames; slow down."
+
+
+async def refuse(websocket: WebSocket) -> None:
+    """Close before accepting: the client sees HTTP 403 and no websocket opens."""
+    await websocket.close(code=WS_1008_POLICY_VIOLATION)
+
+
+def check_origin(websocket: WebSocket, runtime: Runtime) -> bool:
+    return origin_allowed(websocket.headers.get("origin"), runtime.settings)
+
+
+async def run_socket(
+    websocket: WebSocket,
+    client: Client,
+    runtime: Runtime,
+    spec: Spec,
+    on_hello: Handler,
+    handlers: dict[str, Handler],
+) -> None:
+    settings = runtime.settings
+    limits = Limits(settings.max_frame_bytes, settings.max_message_chars)
+    bucket = TokenBucket(settings.rate_messages_per_second, settings.rate_burst, time.monotonic())
+    client.start()
+    try:
+        try:
+            async with asyncio.timeout(HELLO_TIMEOUT_SECONDS):
+                raw = await _receive(websocket)
+        except TimeoutError:
+            client.send(error_frame(NotHelloFirst()))
+            client.close(WS_1008_POLICY_VIOLATION)
+            return
+        if raw is _CLOSED:
+            return
+        try:
+            frame = parse_frame(raw, spec, limits)  # type: ignore[arg-type]
+            if frame["type"] != "hello":
+                raise NotHelloFirst()
+            await on_hello(frame)
+        except DeskError as error:
+            client.send(error_frame(error))
+            client.close(WS_1008_POLICY_VIOLATION)
+            return
+        while not client.closed:
+            raw = await _receive(websocket)
+            if raw is _CLOSED:
+                return
+            if not bucket.allow(time.monotonic()):
+                client.send(error_frame(RateLimited()))
+                continue
+            await _handle_one(client, raw, spec, limits, handlers)  # type: ignore[arg-type]
+    except WebSocketDisconnect:
+        return
+    except Exception:
+        log.exception("websocket handler failed")
+        client.close(WS_1011_INTERNAL_ERROR)
+
+
+async def _handle_one(
+    client: Client, raw: str | bytes, spec: Spec, limits: Limits, handlers: dict[str, Handler]
+) -> None:
+    ref: object = None
+    try:
+        frame = parse_frame(raw, spec, limits)
+        ref = frame.get("client_id") or frame["type"]
+        if frame["type"] == "hello":
+            raise FrameError("hello was already received.")
+        await handlers[frame["type"]](frame)
+    except DeskError as error:
+        client.send(error_frame(error, ref))
+    except (OperationalError, DBAPIError, OSError) as exc:
+        log.warning("database error while handling a frame: %s", exc)
+        client.send(error_frame(DatabaseUnavailable(), ref))
+
+
+_CLOSED = object()
+
+
+async def _receive(websocket: WebSocket) -> str | bytes | object:
+    message = await websocket.receive()
+    if message["type"] == "websocket.disconnect":
+        return _CLOSED
+    if message.get("text") is not None:
+        return message["text"]
+    return message.get("bytes") or b""

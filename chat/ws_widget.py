@@ -1,0 +1,176 @@
+"""`/ws/widget`: the customer's side of the protocol (docs/protocol.md, "Widget frames")."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.websockets import WebSocket
+
+from chat.auth import allowed_origins
+from chat.connection import Client
+from chat.errors import NoOpenChat
+from chat.protocol import WIDGET_FRAMES
+from chat.runtime import Runtime
+from chat.states import ChatState, EndedBy, SurveyState
+from chat.transcripts import NewMessage
+from chat.ws_common import check_origin, refuse, run_socket
+from ticketing.db import transaction
+from ticketing.models import Customer
+
+
+class WidgetSession:
+    def __init__(self, runtime: Runtime, client: Client, origin: str) -> None:
+        self.runtime = runtime
+        self.client = client
+        self.origin = origin
+        self.chat_id: int | None = None  # the chat this widget shows
+        self.name = ""
+
+    @property
+    def customer_id(self) -> int:
+        assert self.client.customer_id is not None  # set by hello, which always comes first
+        return self.client.customer_id
+
+    def handlers(self) -> dict[str, Any]:
+        return {
+            "start_chat": self.start_chat,
+            "message": self.message,
+            "typing": self.typing,
+            "fetch": self.fetch,
+            "end_chat": self.end_chat,
+            "rate": self.rate,
+            "leave_message": self.leave_message,
+            "ping": self.ping,
+        }
+
+    async def hello(self, frame: dict[str, Any]) -> None:
+        runtime = self.runtime
+        site = frame.get("site") or self.origin
+        if site not in allowed_origins(runtime.settings):
+            site = self.origin
+        customer_id = runtime.tokens.verify(frame.get("token"), site)
+        async with transaction(runtime.sessions) as session:
+            customer = await session.get(Customer, customer_id) if customer_id else None
+            if customer is None:
+                customer = Customer(name="", lang=(frame.get("lang") or "en")[:10])
+                session.add(customer)
+                await session.flush()
+        self.client.customer_id = customer.id
+        self.name = customer.name
+        runtime.hub.add_widget(self.client)
+        chat = await runtime.service.customer_chat(customer.id)
+        snapshot = None
+        if chat is not None:
+            self.chat_id = chat.id
+            async with runtime.sessions() as session:
+                snapshot = await runtime.service.snapshot(session, chat)
+            self.name = chat.customer_name or self.name
+        if not runtime.hub.desk_services:
+            await runtime.hub.refresh_desk()
+        self.client.send(
+            {
+                "type": "welcome",
+                "token": runtime.tokens.issue(customer.id, site),
+                "customer": {"id": customer.id, "name": customer.name, "email": customer.email},
+                "services": runtime.hub.desk_services,
+                "chat": snapshot,
+            }
+        )
+        self.client.last_desk = None
+        if chat is not None:
+            if chat.state in (ChatState.WAITING, ChatState.OFFERED, ChatState.ACTIVE):
+                await runtime.hub.join_chat(self.client, chat.id)
+            await runtime.hub.replay(self.client, chat.id, frame.get("last_seq") or 0)
+            if chat.survey is SurveyState.PENDING:
+                self.client.send(
+                    {"type": "survey", "chat_id": chat.id, "ticket_id": chat.ticket_id}
+                )
+        self.runtime.bus.publish("desk", {"type": "desk_changed"})
+
+    def _open_chat(self) -> int:
+        if self.chat_id is None or self.chat_id not in self.client.chat_ids:
+            raise NoOpenChat()
+        return self.chat_id
+
+    async def start_chat(self, frame: dict[str, Any]) -> None:
+        runtime = self.runtime
+        snapshot = await runtime.service.start_chat(
+            self.customer_id,
+            frame["service_id"],
+            frame["name"],
+            frame.get("email"),
+            frame.get("subject") or "",
+            frame["message"],
+        )
+        self.chat_id, self.name = snapshot["id"], frame["name"]
+        self.client.last_queue = None
+        await runtime.hub.join_chat(self.client, snapshot["id"])
+        self.client.send({"type": "chat", "chat": snapshot})
+        await runtime.hub.replay(self.client, snapshot["id"], 0)
+
+    async def message(self, frame: dict[str, Any]) -> None:
+        chat_id = self._open_chat()
+        row, _ = await self.runtime.writer.append(
+            NewMessage(
+                chat_id, "customer", self.customer_id, self.name, frame["body"], frame["client_id"]
+            )
+        )
+        self.client.send(
+            {"type": "ack", "client_id": row.client_id, "seq": row.seq, "chat_id": chat_id}
+        )
+
+    async def typing(self, frame: dict[str, Any]) -> None:
+        chat_id = self._open_chat()
+        self.runtime.bus.publish(
+            f"chat:{chat_id}",
+            {
+                "type": "typing",
+                "chat_id": chat_id,
+                "sender": "customer",
+                "is_typing": frame["is_typing"],
+            },
+        )
+
+    async def fetch(self, frame: dict[str, Any]) -> None:
+        if self.chat_id is None:
+            raise NoOpenChat()
+        await self.runtime.hub.replay(self.client, self.chat_id, frame["after_seq"])
+
+    async def end_chat(self, frame: dict[str, Any]) -> None:
+        chat_id = self._open_chat()
+        await self.runtime.service.end_chat(chat_id, EndedBy.CUSTOMER, customer_id=self.customer_id)
+
+    async def rate(self, frame: dict[str, Any]) -> None:
+        event = await self.runtime.service.rate(
+            self.customer_id, frame["rating"], frame.get("comment")
+        )
+        self.client.send(event)
+
+    async def leave_message(self, frame: dict[str, Any]) -> None:
+        ticket_id = await self.runtime.service.leave_message(
+            self.customer_id,
+            frame["service_id"],
+            frame["name"],
+            frame["email"],
+            frame.get("subject") or "",
+            frame["message"],
+        )
+        self.client.send({"type": "ticket_created", "ticket_id": ticket_id})
+
+    async def ping(self, frame: dict[str, Any]) -> None:
+        self.client.send({"type": "pong"})
+
+
+async def widget_socket(websocket: WebSocket) -> None:
+    runtime: Runtime = websocket.app.state.runtime
+    if not check_origin(websocket, runtime):
+        await refuse(websocket)
+        return
+    await websocket.accept()
+    client = Client(websocket, "customer", runtime.settings.send_queue_limit)
+    widget = WidgetSession(runtime, client, websocket.headers.get("origin", ""))
+    try:
+        await run_socket(websocket, client, runtime, WIDGET_FRAMES, widget.hello, widget.handlers())
+    finally:
+        runtime.hub.remove(client)
+        await client.stop()

@@ -1,0 +1,437 @@
+// The chat UI inside the widget iframe (/widget). Wires the websocket session
+// (connection.js) to the screens (form.js, chatview.js) and to the embedding page
+// (parent.js). Screens: loading → form → waiting/chat/ended, or form → thanks;
+// a missed chat turns back into the form, prefilled.
+import { applyTranslations, loadStrings, t } from '../i18n.js';
+import { byId, showOnly } from '../lib/dom.js';
+import { errorText, showNotice } from '../lib/notices.js';
+import { ChatView } from './chatview.js';
+import { storage, WidgetConnection } from './connection.js';
+import { ChatForm } from './form.js';
+import { ParentBridge, parentOrigin } from './parent.js';
+
+const OPEN_STATES = new Set(['waiting', 'offered', 'active']);
+// The chat the customer put aside with "Start a new chat": don't show it again.
+const DISMISSED_KEY = 'chatdesk.dismissed_chat';
+const params = new URLSearchParams(location.search);
+
+const state = {
+  screen: 'loading',
+  services: [],
+  customer: null,
+  chat: null,
+  agentName: null,
+  user: null,
+  missed: null,
+  pending: null, // 'start_chat' | 'leave_message' while the server is answering
+  parentOpen: true, // the loader creates us when the widget opens
+  unread: 0,
+  history: null, // {chatId, seq}: messages up to here were read before this page loaded
+  surveyShown: null,
+  surveyDone: new Set(),
+  dismissed: Number(storage.get(DISMISSED_KEY)) || null,
+};
+
+let conn, form, chatView, bridge;
+const el = {};
+
+/** White or near-black, whichever reads better on `hex` (WCAG contrast). */
+export function textColorOn(hex) {
+  const full = hex.length === 4 ? `#${[...hex.slice(1)].map((c) => c + c).join('')}` : hex;
+  const [r, g, b] = [1, 3, 5].map((i) => {
+    const c = parseInt(full.slice(i, i + 2), 16) / 255;
+    return c <= 0.03928 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4;
+  });
+  const luminance = 0.2126 * r + 0.7152 * g + 0.0722 * b;
+  return 1.05 / (luminance + 0.05) >= (luminance + 0.05) / 0.05 ? '#ffffff' : '#111111';
+}
+
+function applyBrandColor(raw) {
+  if (!/^#([0-9a-f]{3}|[0-9a-f]{6})$/i.test(raw || '')) return;
+  document.documentElement.style.setProperty('--cd-brand', raw);
+  document.documentElement.style.setProperty('--cd-on-brand', textColorOn(raw));
+}
+
+function notice(text, options) {
+  showNotice(el.notices, text, options);
+}
+
+// ---------------------------------------------------------------- screens
+
+function showScreen(name) {
+  const changed = state.screen !== name;
+  state.screen = name;
+  showOnly(el.screens, byId(`screen-${name}`));
+  el.widget.dataset.screen = name;
+  renderHeader();
+  if (changed && document.hasFocus()) focusScreen();
+}
+
+function focusScreen() {
+  if (state.screen === 'form') form.focus();
+  else if (state.screen === 'chat') chatView.focus();
+  else if (state.screen === 'thanks') byId('thanks-title').focus();
+}
+
+function renderHeader() {
+  let subtitle = '';
+  if (state.screen === 'form') {
+    subtitle = t(form.mode() === 'live' ? 'widget.subtitle_online' : 'widget.subtitle_offline');
+  } else if (state.screen === 'chat' && state.chat) {
+    const chatState = state.chat.state;
+    if (chatState === 'active') {
+      subtitle = state.agentName ? t('widget.chatting_with', { name: state.agentName }) : t('widget.subtitle_active');
+    } else if (chatState === 'ended') subtitle = t('widget.subtitle_ended');
+    else subtitle = t('widget.subtitle_waiting');
+  }
+  el.subtitle.textContent = subtitle;
+  el.subtitle.hidden = !subtitle;
+}
+
+/** Decide the screen from what we know about the chat. */
+function route() {
+  const chat = state.chat;
+  const live = chat && OPEN_STATES.has(chat.state);
+  if (state.screen === 'thanks' && !live) return;
+  if (!chat || (state.dismissed === chat.id && !live)) {
+    form.setMissed(null);
+    showScreen('form');
+  } else if (chat.state === 'missed') {
+    showMissed(chat);
+  } else {
+    chatView.showState(chat);
+    routeSurvey(chat);
+    showScreen('chat');
+  }
+}
+
+function showMissed(chat) {
+  const missed = state.missed?.chat_id === chat.id
+    ? state.missed
+    : { chat_id: chat.id, ticket_id: chat.ticket_id, next_open: null };
+  form.setMissed(missed);
+  form.selectService(chat.service_id);
+  const said = conn.transcript?.chatId === chat.id
+    ? conn.transcript.messages().filter((m) => m.sender === 'customer').map((m) => m.body)
+    : [];
+  form.prefill({
+    name: state.customer?.name,
+    email: state.customer?.email,
+    subject: chat.subject,
+    message: said.join('\n\n'),
+  });
+  showScreen('form');
+}
+
+function routeSurvey(chat) {
+  if (chat.state !== 'ended') return;
+  if (chat.survey === 'answered' || state.surveyDone.has(chat.id)) {
+    if (state.surveyShown === chat.id) return; // keeps the "thanks" we are showing
+    chatView.surveyDone({ thank: false });
+  } else if (chat.survey === 'pending' && state.surveyShown !== chat.id) {
+    state.surveyShown = chat.id;
+    chatView.showSurvey();
+  }
+}
+
+function startNewChat() {
+  if (state.chat) {
+    state.dismissed = state.chat.id;
+    storage.set(DISMISSED_KEY, String(state.chat.id));
+  }
+  state.missed = null;
+  form.setMissed(null);
+  form.clearConversation();
+  form.prefill({ name: state.customer?.name || state.user?.name, email: state.customer?.email || state.user?.email });
+  showScreen('form');
+}
+
+// ---------------------------------------------------------------- actions
+
+function send(frame) {
+  if (conn.send(frame)) return true;
+  notice(t('error.offline'));
+  return false;
+}
+
+function startChat(fields) {
+  state.pending = 'start_chat';
+  form.setBusy(true);
+  if (!send({ type: 'start_chat', ...fields })) endPending();
+}
+
+function leaveMessage(fields) {
+  state.pending = 'leave_message';
+  form.setBusy(true);
+  if (!send({ type: 'leave_message', ...fields })) endPending();
+}
+
+function endPending() {
+  state.pending = null;
+  form.setBusy(false);
+}
+
+// ---------------------------------------------------------------- frames
+
+function onFrame(frame, extra) {
+  const handler = HANDLERS[frame.type];
+  if (handler) handler(frame, extra);
+}
+
+const HANDLERS = {
+  welcome(frame) {
+    state.customer = frame.customer || null;
+    state.services = Array.isArray(frame.services) ? frame.services : [];
+    const chat = frame.chat || null;
+    if (!state.history) state.history = { chatId: chat?.id ?? null, seq: chat?.last_seq ?? 0 };
+    if (chat?.id !== state.chat?.id) chatView.clear();
+    state.chat = chat;
+    state.agentName = chat?.agent?.name || null;
+    form.setServices(state.services, Number(params.get('service')) || null);
+    form.prefill({ name: state.customer?.name || state.user?.name, email: state.customer?.email || state.user?.email });
+    el.widget.setAttribute('aria-busy', 'false');
+    route();
+  },
+
+  desk_status(frame) {
+    if (!Array.isArray(frame.services)) return;
+    state.services = frame.services;
+    form.setServices(state.services);
+    renderHeader();
+  },
+
+  chat(frame) {
+    const chat = frame.chat;
+    if (!chat) return;
+    const isNew = chat.id !== state.chat?.id;
+    if (isNew) {
+      chatView.clear();
+      state.surveyShown = null;
+    }
+    state.chat = chat;
+    state.agentName = chat.agent?.name || state.agentName;
+    if (state.pending === 'start_chat' && isNew) {
+      endPending();
+      form.clearConversation();
+      state.screen = 'loading'; // leave the form even if we came from "thanks"
+    }
+    route();
+  },
+
+  queue(frame) {
+    if (!state.chat || frame.chat_id !== state.chat.id) return;
+    state.chat.queue_position = frame.queue_position;
+    state.chat.estimated_wait_seconds = frame.estimated_wait_seconds;
+    if (state.chat.state === 'waiting') chatView.setQueue(frame.queue_position, frame.estimated_wait_seconds);
+  },
+
+  assigned(frame) {
+    if (!state.chat || frame.chat_id !== state.chat.id) return;
+    state.chat.agent = frame.agent || null;
+    state.agentName = frame.agent?.name || null;
+    if (state.chat.state === 'waiting' || state.chat.state === 'offered') state.chat.state = 'active';
+    route();
+  },
+
+  message(frame) {
+    if (state.chat && frame.chat_id === state.chat.id) chatView.addMessage(frame);
+    countUnread(frame);
+  },
+
+  ack(frame, { entry }) {
+    if (entry) chatView.updateOutgoing(entry);
+  },
+
+  typing(frame) {
+    if (!state.chat || frame.chat_id !== state.chat.id || frame.sender === 'customer') return;
+    if (frame.is_typing) chatView.showTyping(state.agentName || t('widget.agent'));
+    else chatView.hideTyping();
+  },
+
+  ended(frame) {
+    if (!state.chat || frame.chat_id !== state.chat.id) return;
+    Object.assign(state.chat, { state: 'ended', ended_by: frame.ended_by, ticket_id: frame.ticket_id });
+    route();
+  },
+
+  survey(frame) {
+    if (!state.chat || frame.chat_id !== state.chat.id || state.surveyDone.has(frame.chat_id)) return;
+    if (state.chat.survey !== 'answered') state.chat.survey = 'pending';
+    route();
+  },
+
+  rated(frame) {
+    state.surveyDone.add(frame.chat_id);
+    if (state.chat?.id === frame.chat_id) state.chat.survey = 'answered';
+    chatView.surveyDone({ thank: true });
+  },
+
+  missed(frame) {
+    state.missed = { chat_id: frame.chat_id, ticket_id: frame.ticket_id, next_open: frame.next_open };
+    if (state.chat?.id === frame.chat_id) Object.assign(state.chat, { state: 'missed', ticket_id: frame.ticket_id });
+    route();
+  },
+
+  ticket_created(frame) {
+    endPending();
+    if (state.chat && !OPEN_STATES.has(state.chat.state)) {
+      state.dismissed = state.chat.id;
+      storage.set(DISMISSED_KEY, String(state.chat.id));
+    }
+    state.missed = null;
+    form.setMissed(null);
+    form.clearConversation();
+    byId('thanks-ticket').textContent = t('widget.ticket_number', { ticket: frame.ticket_id });
+    showScreen('thanks');
+  },
+
+  error(frame, { entry }) {
+    if (entry) chatView.updateOutgoing(entry);
+    const ref = frame.ref;
+    if (frame.code === 'bad_token') return; // the connection starts a new customer by itself
+    if (frame.code === 'desk_unavailable') {
+      endPending();
+      const service = form.selectedService();
+      if (service) {
+        service.available = false;
+        if (frame.next_open) Object.assign(service, { open: false, next_open: frame.next_open });
+      }
+      form.render();
+      renderHeader();
+      return;
+    }
+    if (ref === 'start_chat' || ref === 'leave_message' || ref === state.pending) endPending();
+    if (ref === 'rate' || ['survey_already_answered', 'no_survey', 'invalid_rating'].includes(frame.code)) {
+      if (frame.code === 'invalid_rating') return chatView.surveyFailed(errorText(frame));
+      if (state.chat) state.surveyDone.add(state.chat.id);
+      chatView.surveyDone({ thank: false });
+    }
+    notice(errorText(frame));
+  },
+};
+
+function countUnread(message) {
+  if (message.sender === 'customer' || state.parentOpen) return;
+  const history = state.history;
+  if (history && message.chat_id === history.chatId && message.seq <= history.seq) return;
+  state.unread += 1;
+  bridge.post('unread', { count: state.unread });
+}
+
+function onStatus(status) {
+  if (status === 'connected') {
+    el.banner.hidden = true;
+    return;
+  }
+  el.banner.textContent = t('widget.reconnecting');
+  el.banner.hidden = false;
+}
+
+// ---------------------------------------------------------------- the embedding page
+
+const PARENT_HANDLERS = {
+  visibility(message) {
+    state.parentOpen = Boolean(message.open);
+    if (!state.parentOpen) return;
+    state.unread = 0;
+    bridge.post('unread', { count: 0 });
+    focusScreen();
+  },
+  setUser(message) {
+    const user = {};
+    for (const key of ['name', 'email', 'identifier', 'hash', 'timestamp']) {
+      if (typeof message.user?.[key] === 'string') user[key] = message.user[key];
+    }
+    state.user = user;
+    // Another person logged in on this browser: they must not see the last one's chats.
+    if (user.identifier && conn.identifier && conn.identifier !== user.identifier) resetCustomer();
+    if (user.identifier) conn.identifier = user.identifier;
+    form.prefill({ name: user.name, email: user.email });
+  },
+  reset() {
+    state.user = null;
+    resetCustomer();
+  },
+};
+
+function resetCustomer() {
+  storage.remove(DISMISSED_KEY);
+  Object.assign(state, {
+    customer: null, chat: null, agentName: null, missed: null, pending: null, unread: 0,
+    history: null, surveyShown: null, dismissed: null,
+  });
+  state.surveyDone.clear();
+  chatView.clear();
+  form.setMissed(null);
+  form.setBusy(false);
+  for (const id of ['form-name', 'form-email', 'form-subject', 'form-message']) byId(id).value = '';
+  bridge.post('unread', { count: 0 });
+  el.widget.setAttribute('aria-busy', 'true');
+  showScreen('loading');
+  conn.reset();
+}
+
+// ---------------------------------------------------------------- start
+
+async function main() {
+  applyBrandColor(params.get('color'));
+  const lang = await loadStrings(params.get('lang'));
+  applyTranslations(document);
+  Object.assign(el, {
+    widget: byId('widget'),
+    subtitle: byId('header-subtitle'),
+    banner: byId('connection-banner'),
+    notices: byId('notices'),
+    screens: [...document.querySelectorAll('.cd-screen')],
+  });
+
+  form = new ChatForm({ onStart: startChat, onLeaveMessage: leaveMessage });
+  chatView = new ChatView({
+    onSend: (body) => {
+      const entry = conn.sendMessage(body);
+      if (!entry) notice(t('error.no_open_chat'));
+      return entry;
+    },
+    onTyping: (isTyping) => conn.send({ type: 'typing', is_typing: isTyping }),
+    onEnd: () => send({ type: 'end_chat' }),
+    onRate: ({ rating, comment }) => {
+      if (!send({ type: 'rate', rating, ...(comment ? { comment } : {}) })) chatView.surveyFailed('');
+    },
+    onNewChat: startNewChat,
+  });
+  byId('thanks-new-chat').addEventListener('click', startNewChat);
+
+  bridge = new ParentBridge(parentOrigin(params.get('origin')), (message) => {
+    PARENT_HANDLERS[message.type]?.(message);
+  });
+  const close = byId('close-button');
+  close.hidden = !bridge.embedded;
+  close.addEventListener('click', () => bridge.post('close'));
+  document.addEventListener('keydown', (event) => {
+    if (event.key === 'Escape' && bridge.embedded && !event.defaultPrevented) bridge.post('close');
+  });
+
+  conn = new WidgetConnection({ lang, onFrame, onStatus });
+  if (params.get('reset') === '1') {
+    // Chatdesk.reset() was called before this frame existed: forget the old customer.
+    storage.remove(DISMISSED_KEY);
+    state.dismissed = null;
+    params.delete('reset');
+    history.replaceState(null, '', `${location.pathname}?${params}`);
+    conn.reset();
+  } else {
+    conn.start();
+  }
+  bridge.post('ready', {
+    labels: {
+      open: t('launcher.open'),
+      close: t('launcher.close'),
+      unread: t('launcher.unread'),
+      title: t('widget.frame_title'),
+    },
+  });
+}
+
+main().catch((error) => {
+  console.error(error);
+});

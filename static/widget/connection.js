@@ -1,0 +1,195 @@
+// The widget's websocket session (docs/protocol.md, "Widget (customer) frames").
+//
+// Owns what must survive a dropped connection: the customer token (localStorage),
+// the current chat's transcript (what seq to resume from) and the messages sent but
+// not yet acknowledged, which are resent with the same client_id after a reconnect.
+// The UI gets frames only once: duplicates are dropped here.
+import { ReconnectingSocket, socketUrl } from '../lib/socket.js';
+import { Transcript } from '../lib/transcript.js';
+
+const TOKEN_KEY = 'chatdesk.token';
+const IDENTIFIER_KEY = 'chatdesk.identifier';
+// `database_unavailable` means "not stored, send again later": wait a little first.
+const RESEND_AFTER_OUTAGE_MS = 3_000;
+// Close code for "first frame was not hello, or a bad token" (chat/protocol.py).
+const WS_1008_POLICY_VIOLATION = 1008;
+
+/** localStorage, or memory when the browser blocks storage in third-party frames. */
+const storage = (() => {
+  const memory = new Map();
+  return {
+    get(key) {
+      try { return localStorage.getItem(key); } catch { return memory.get(key) ?? null; }
+    },
+    set(key, value) {
+      try { localStorage.setItem(key, value); } catch { memory.set(key, value); }
+    },
+    remove(key) {
+      try { localStorage.removeItem(key); } catch { /* fall through */ }
+      memory.delete(key);
+    },
+  };
+})();
+
+export { storage };
+
+export class WidgetConnection {
+  /**
+   * @param {object} options
+   *   lang            sent in hello
+   *   onFrame(frame, extra)  every frame the UI should see; for `message` extra = {isNew: true},
+   *                   for `ack` extra = {entry}
+   *   onStatus(status, detail)  'connected' | 'reconnecting' ({retryInMs})
+   */
+  constructor({ lang, onFrame, onStatus }) {
+    this.lang = lang;
+    this.onFrame = onFrame;
+    this.onStatus = onStatus;
+    this.transcript = null;
+    this.welcomed = false;
+    this.sentToken = null;
+    this.socket = new ReconnectingSocket(socketUrl('/ws/widget'), {
+      onOpen: () => this.hello(),
+      onFrame: (frame) => this.receive(frame),
+      onDown: (detail) => this.down(detail),
+    });
+  }
+
+  get token() {
+    return storage.get(TOKEN_KEY);
+  }
+
+  start() {
+    this.socket.start();
+  }
+
+  /** Forget the customer (Chatdesk.reset(), or another user logged in) and start afresh. */
+  reset() {
+    storage.remove(TOKEN_KEY);
+    storage.remove(IDENTIFIER_KEY);
+    this.transcript = null;
+    this.welcomed = false;
+    this.socket.stop();
+    this.socket.start();
+  }
+
+  /** The identity the host page gave with setUser, remembered with the token. */
+  get identifier() {
+    return storage.get(IDENTIFIER_KEY);
+  }
+
+  set identifier(value) {
+    storage.set(IDENTIFIER_KEY, value);
+  }
+
+  hello() {
+    this.welcomed = false;
+    this.sentToken = this.token;
+    // What we resume from, to notice when the server resumes a different chat.
+    this.resumed = {
+      chatId: this.transcript?.chatId ?? null,
+      lastSeq: this.transcript ? this.transcript.contiguousSeq : 0,
+    };
+    this.socket.send({
+      type: 'hello',
+      token: this.sentToken,
+      last_seq: this.resumed.lastSeq,
+      lang: this.lang,
+    });
+  }
+
+  down({ code, retryInMs }) {
+    this.welcomed = false;
+    // A token the server refuses is worthless: come back as a new customer.
+    if (code === WS_1008_POLICY_VIOLATION && this.sentToken) storage.remove(TOKEN_KEY);
+    this.onStatus('reconnecting', { retryInMs, code });
+  }
+
+  /** Send a frame now; false while disconnected (the caller tells the person). */
+  send(frame) {
+    if (!this.welcomed) return false;
+    return this.socket.send(frame);
+  }
+
+  /** Send a chat message; shown as "sending" until acked, resent after reconnects. */
+  sendMessage(body) {
+    if (!this.transcript) return null;
+    const entry = this.transcript.send(body);
+    this.send({ type: 'message', client_id: entry.client_id, body });
+    return entry;
+  }
+
+  useChat(chatId) {
+    if (!this.transcript || this.transcript.chatId !== chatId) {
+      this.transcript = new Transcript(chatId);
+    }
+    return this.transcript;
+  }
+
+  receive(frame) {
+    switch (frame.type) {
+      case 'welcome':
+        return this.welcome(frame);
+      case 'chat':
+        if (frame.chat?.id) this.useChat(frame.chat.id);
+        break;
+      case 'message':
+        return this.message(frame);
+      case 'ack': {
+        const entry = this.transcript?.ack(frame.client_id, frame.seq);
+        return this.onFrame(frame, { entry });
+      }
+      case 'error':
+        if (frame.code === 'bad_token') storage.remove(TOKEN_KEY);
+        if (frame.code === 'database_unavailable' && this.transcript?.outgoing.has(frame.ref)) {
+          // Not stored: try again soon with the same client_id; the UI keeps "sending".
+          setTimeout(() => this.resend(frame.ref), RESEND_AFTER_OUTAGE_MS);
+          return undefined;
+        }
+        if (this.transcript?.outgoing.has(frame.ref)) {
+          return this.onFrame(frame, { entry: this.transcript.fail(frame.ref) });
+        }
+        break;
+      case 'pong':
+        return undefined;
+      default:
+        break;
+    }
+    return this.onFrame(frame, {});
+  }
+
+  welcome(frame) {
+    if (typeof frame.token === 'string' && frame.token) storage.set(TOKEN_KEY, frame.token);
+    this.welcomed = true;
+    const chat = frame.chat;
+    if (chat?.id) {
+      const transcript = this.useChat(chat.id);
+      // The seq we resumed from belonged to another chat, so the server's replay starts
+      // too late for this one: ask for it from the start.
+      if (this.resumed.chatId !== chat.id && this.resumed.lastSeq > 0 && chat.last_seq > 0) {
+        this.socket.send({ type: 'fetch', after_seq: 0 });
+      }
+      for (const entry of transcript.unconfirmed()) {
+        this.socket.send({ type: 'message', client_id: entry.client_id, body: entry.body });
+      }
+    } else {
+      this.transcript = null;
+    }
+    this.onStatus('connected', {});
+    this.onFrame(frame, {});
+  }
+
+  message(frame) {
+    const transcript = frame.chat_id ? this.useChat(frame.chat_id) : this.transcript;
+    if (!transcript) return;
+    const { isNew, gapAfter } = transcript.receive(frame);
+    if (gapAfter !== null) this.socket.send({ type: 'fetch', after_seq: gapAfter });
+    if (isNew) this.onFrame(frame, { isNew });
+  }
+
+  resend(clientId) {
+    const entry = this.transcript?.outgoing.get(clientId);
+    if (!entry || entry.seq !== null || entry.status !== 'sending') return;
+    this.send({ type: 'message', client_id: entry.client_id, body: entry.body });
+  }
+}

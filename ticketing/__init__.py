@@ -1,0 +1,1 @@
+"""Chatdesk's durable side: tickets, business hours, SLA, surveys — usable without chat."""
