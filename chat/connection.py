@@ -84,7 +84,7 @@ class Client:
             self.closed = True
             return
         if ws.application_state is WebSocketState.CONNECTED:
-            with contextlib.suppress(RuntimeError, OSError):
+            with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError):
                 await ws.close(self.close_code or 1000)
 
     async def stop(self) -> None:

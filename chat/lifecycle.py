@@ -435,6 +435,7 @@ class ChatService:
                 raise ServiceNotFound()
             where = () if agent.role == "admin" else (Chat.agent_id == agent.id,)
             previous = await session.get(Chat, chat_id)
+            previous_agent_id = previous.agent_id if previous else None
             chat = await self._transition(
                 session,
                 chat_id,
@@ -447,12 +448,16 @@ class ChatService:
             if chat is None:
                 raise NotYourChat()
             await self._system_message(
-                session, chat_id, f"Transferred to {service.name}; waiting for an agent", now
+                session,
+                chat_id,
+                f"Transferred to {service.name}; waiting for an agent",
+                now,
+                outbox,
             )
             await session.refresh(chat)
             await self._chat_event(session, chat, outbox)
-        if previous is not None and previous.agent_id:
-            outbox.add(f"agent:{previous.agent_id}", {"type": "chat_removed", "chat_id": chat_id})
+        if previous_agent_id:
+            outbox.add(f"agent:{previous_agent_id}", {"type": "chat_removed", "chat_id": chat_id})
         self.publish(outbox)
 
     async def transfer_to_agent(self, agent: Agent, chat_id: int, target_id: int) -> None:
@@ -466,6 +471,7 @@ class ChatService:
                 raise AgentUnavailable()
             where = () if agent.role == "admin" else (Chat.agent_id == agent.id,)
             previous = await session.get(Chat, chat_id)
+            previous_agent_id = previous.agent_id if previous else None
             expires = now + dt.timedelta(seconds=self.settings.offer_timeout_seconds)
             chat = await self._transition(
                 session,
@@ -487,8 +493,8 @@ class ChatService:
         outbox.add(
             f"agent:{target_id}", {"type": "offer", "chat": snap, "expires_at": iso(expires)}
         )
-        if previous is not None and previous.agent_id:
-            outbox.add(f"agent:{previous.agent_id}", {"type": "chat_removed", "chat_id": chat_id})
+        if previous_agent_id:
+            outbox.add(f"agent:{previous_agent_id}", {"type": "chat_removed", "chat_id": chat_id})
         self.publish(outbox)
 
     # ----------------------------------------------------------------- ending
@@ -514,6 +520,8 @@ class ChatService:
             if current.state not in OPEN_STATES:
                 raise ChatClosed()
             had_agent = current.state is ChatState.ACTIVE
+            # Read before the transition: the row object is refreshed in place by it.
+            offered_to = current.offered_agent_id
             if status is None:
                 status = TicketStatus.RESOLVED if had_agent else TicketStatus.NEW
             who = {
@@ -555,9 +563,9 @@ class ChatService:
             outbox.add(
                 f"chat:{chat_id}", {"type": "survey", "chat_id": chat_id, "ticket_id": ticket.id}
             )
-        if current.offered_agent_id:
+        if offered_to:
             outbox.add(
-                f"agent:{current.offered_agent_id}",
+                f"agent:{offered_to}",
                 {"type": "offer_withdrawn", "chat_id": chat_id, "reason": "customer_left"},
             )
         self.publish(outbox)
@@ -571,6 +579,7 @@ class ChatService:
             current = await self._locked_chat(session, chat_id)
             if current is None or current.state not in (ChatState.WAITING, ChatState.OFFERED):
                 return False
+            offered_to = current.offered_agent_id
             chat = await self._transition(
                 session,
                 chat_id,
@@ -599,9 +608,9 @@ class ChatService:
                 "next_open": iso(status.next_open) if status else None,
             },
         )
-        if current.offered_agent_id:
+        if offered_to:
             outbox.add(
-                f"agent:{current.offered_agent_id}",
+                f"agent:{offered_to}",
                 {"type": "offer_withdrawn", "chat_id": chat_id, "reason": "expired"},
             )
         self.publish(outbox)

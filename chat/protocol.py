@@ -8,6 +8,7 @@ The tables below are the protocol in code; docs/protocol.md is the same in words
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -24,6 +25,7 @@ MAX_EMAIL_CHARS = 254
 MAX_CLIENT_ID_CHARS = 64
 MAX_COMMENT_CHARS = 2000
 MAX_INT = 2**53  # JSON numbers beyond this lose precision in browsers
+_EMAIL = re.compile(r"[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f]+")
 
 
 class FrameError(ChatError):
@@ -111,8 +113,8 @@ def _body(name: str, value: Any, limits: Limits) -> str:
 
 def _email(name: str, value: Any, limits: Limits) -> str:
     text = _text(MAX_EMAIL_CHARS)(name, value, limits)
-    local, at, domain = text.partition("@")
-    if not at or not local or "." not in domain or " " in text:
+    # No whitespace or control characters anywhere: this ends up in mail headers.
+    if not _EMAIL.fullmatch(text):
         raise FrameError(f"'{name}' must be an email address.")
     return text.lower()
 
@@ -134,7 +136,7 @@ def _seq_map(name: str, value: Any, limits: Limits) -> dict[int, int]:
         raise FrameError(f"'{name}' must be an object of at most 100 chat ids.")
     result: dict[int, int] = {}
     for key, seq in value.items():
-        if not isinstance(key, str) or not key.isdigit() or len(key) > 15:
+        if not isinstance(key, str) or not (key.isascii() and key.isdigit()) or len(key) > 15:
             raise FrameError(f"'{name}' keys must be chat ids.")
         result[int(key)] = _int(name, seq, limits)
     return result

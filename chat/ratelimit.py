@@ -11,9 +11,9 @@ class TokenBucket:
         self.updated = now
 
     def allow(self, now: float, cost: float = 1.0) -> bool:
-        elapsed = max(0.0, now - self.updated)
-        self.tokens = min(self.capacity, self.tokens + elapsed * self.rate)
-        self.updated = now
+        if now > self.updated:  # a clock that steps back refills nothing, now or later
+            self.tokens = min(self.capacity, self.tokens + (now - self.updated) * self.rate)
+            self.updated = now
         if self.tokens >= cost:
             self.tokens -= cost
             return True

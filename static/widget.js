@@ -3,7 +3,7 @@
  *   <script src="https://chat.example.com/widget.js" async data-service="1" data-lang="nl"
  *           data-color="#1f6feb" data-position="right"></script>
  * or set window.chatdeskSettings = {service, lang, color, position} before it (those
- * win over the data- attributes). Draws a launcher button in a closed Shadow DOM; the
+ * win over the data- attributes). Draws a launcher button in a Shadow DOM (host CSS can't reach it); the
  * chat itself runs in an iframe on Chatdesk's origin, so this page can't read it.
  * API: Chatdesk.open(), close(), toggle(), setUser({...}), reset(), on(event, fn).
  */
@@ -72,7 +72,7 @@
 
   function draw() {
     const host = document.createElement('chatdesk-widget');
-    root = host.attachShadow({ mode: 'closed' });
+    root = host.attachShadow({ mode: 'open' });
     if (root.adoptedStyleSheets && window.CSSStyleSheet && 'replaceSync' in CSSStyleSheet.prototype) {
       const sheet = new CSSStyleSheet(); // not an inline <style>, so a strict CSP allows it
       sheet.replaceSync(CSS);

@@ -109,6 +109,8 @@ class LiveDesk:
     async def sweep(self, seconds: float = 0) -> None:
         """Move the clock and let the timers act, as the sweeper would."""
         self.clock.advance(seconds)
+        # In real time the consoles still connected would have heartbeaten meanwhile.
+        await self.runtime.dispatcher.heartbeat()
         await self.runtime.dispatcher.sweep()
         await self.runtime.bus.flush()
 
@@ -157,12 +159,22 @@ class Peer:
                     return frame
                 self._unread.append(frame)
 
-    async def expect_nothing(self, kind: str, seconds: float = 0.5) -> None:
+    async def expect_nothing(
+        self, kind: str, seconds: float = 0.5,
+        where: Callable[[dict[str, Any]], bool] = lambda f: True,
+    ) -> None:
+        """No NEW frame of this type arrives within `seconds` (earlier ones don't count)."""
+        assert self.ws is not None
         try:
-            frame = await self.expect(kind, timeout=seconds)
+            async with asyncio.timeout(seconds):
+                while True:
+                    frame = json.loads(await self.ws.recv())
+                    self.frames.append(frame)
+                    self._unread.append(frame)
+                    if frame["type"] == kind and where(frame):
+                        raise AssertionError(f"unexpected {kind} frame: {frame}")
         except TimeoutError:
             return
-        raise AssertionError(f"unexpected {kind} frame: {frame}")
 
     def seen(self, kind: str) -> list[dict[str, Any]]:
         return [f for f in self.frames if f["type"] == kind]

@@ -120,7 +120,8 @@ async def ticket_detail(
 
 async def add_customer_reply(session: AsyncSession, ticket_id: int, line: TranscriptLine) -> None:
     """A customer's answer joins the thread; a ticket waiting on them goes back to the agent."""
-    ticket = await session.get(Ticket, ticket_id, with_for_update=True)
+    # Lock only the ticket row: PostgreSQL can't lock the nullable side of its joins.
+    ticket = await session.get(Ticket, ticket_id, with_for_update={"of": Ticket})
     if ticket is None:
         raise TicketNotFound()
     session.add(
