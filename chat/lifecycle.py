@@ -265,11 +265,9 @@ class ChatService:
                 subject=subject,
                 customer_name=name,
                 customer_email=email,
-                state=ChatState.MISSED,
+                state=ChatState.WAITING,
                 queued_at=now,
                 created_at=now,
-                ended_at=now,
-                ended_by=EndedBy.CUSTOMER,
                 last_customer_activity_at=now,
                 declined_agent_ids=[],
             )
@@ -281,6 +279,18 @@ class ChatService:
                 [NewMessage(chat.id, "customer", customer_id, name, message, None)],
                 now,
             )
+            # A message left for later is a chat nobody could take: straight to missed.
+            missed_chat = await self._transition(
+                session,
+                chat.id,
+                ChatState.MISSED,
+                (),
+                ended_at=now,
+                ended_by=EndedBy.CUSTOMER,
+                end_status=TicketStatus.NEW.value,
+            )
+            assert missed_chat is not None  # created a moment ago in this transaction
+            chat = missed_chat
             ticket = await convert_chat(
                 session,
                 FinishedChat(

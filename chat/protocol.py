@@ -245,6 +245,6 @@ def error_frame(error: DeskError, ref: object = None) -> dict[str, Any]:
         "ref": ref,
     }
     for key, value in error.details.items():  # e.g. next_open for desk_unavailable
-        if isinstance(value, str | int | float | bool | None):
+        if key not in frame and isinstance(value, str | int | float | bool | None):
             frame[key] = value
     return frame

@@ -25,6 +25,7 @@ from chat.protocol import (
     FrameError,
     Limits,
     Spec,
+    UnknownType,
     error_frame,
     parse_frame,
 )
@@ -81,9 +82,10 @@ async def run_socket(
         if raw is _CLOSED:
             return
         try:
-            frame = parse_frame(raw, spec, limits)  # type: ignore[arg-type]
-            if frame["type"] != "hello":
-                raise NotHelloFirst()
+            try:
+                frame = parse_frame(raw, {"hello": spec["hello"]}, limits)  # type: ignore[arg-type]
+            except UnknownType:
+                raise NotHelloFirst() from None
             await on_hello(frame)
         except DeskError as error:
             client.send(error_frame(error))

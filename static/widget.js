@@ -2,9 +2,10 @@
  * Chatdesk widget loader. Embed with one tag:
  *   <script src="https://chat.example.com/widget.js" async data-service="1" data-lang="nl"
  *           data-color="#1f6feb" data-position="right"></script>
- * or set window.chatdeskSettings = {service, lang, color, position} before it (those
- * win over the data- attributes). Draws a launcher button in a Shadow DOM (host CSS can't reach it); the
- * chat itself runs in an iframe on Chatdesk's origin, so this page can't read it.
+ * or set window.chatdeskSettings = {service, lang, color, position, user} before it
+ * (those win over the data- attributes). Draws a launcher in a Shadow DOM, out of
+ * reach of the page's CSS; the chat runs in an iframe on Chatdesk's origin, which
+ * this page can't read. postMessage goes only to that exact origin, never '*'.
  * API: Chatdesk.open(), close(), toggle(), setUser({...}), reset(), on(event, fn).
  */
 (() => {
@@ -22,11 +23,14 @@
   const color = /^#[0-9a-f]{3}([0-9a-f]{3})?$/i.test(settings.color || '') ? settings.color : '#1f6feb';
   const service = /^\d+$/.test(String(settings.service || '')) ? String(settings.service) : '';
   const side = settings.position === 'left' ? 'left' : 'right';
+  const hex = color.length === 4 ? color.replace(/\w/g, '$&$&') : color;
+  const [r, g, b] = [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16));
+  const ink = 0.299 * r + 0.587 * g + 0.114 * b > 160 ? '#111' : '#fff'; // icon readable on the brand colour
   const lang = pickLanguage(settings.lang);
 
   const handlers = {};
   let labels = { open: 'Chat', close: 'Chat', unread: 'Chat ({count})', title: 'Chat' };
-  let root, launcher, badge, panel, iframe;
+  let root, wrap, launcher, badge, panel, iframe;
   let isOpen = false, frameReady = false, unread = 0, user = null, isReady = false;
   const outbox = []; // messages for the iframe until it says "ready"
 
@@ -56,7 +60,7 @@
   const CSS = `
 :host{all:initial}
 .launcher{position:fixed;bottom:20px;${side}:20px;width:60px;height:60px;border-radius:50%;border:0;
- background:${color};color:#fff;cursor:pointer;box-shadow:0 4px 14px rgba(0,0,0,.25);z-index:2147483000;
+ background:${color};color:${ink};cursor:pointer;box-shadow:0 4px 14px rgba(0,0,0,.25);z-index:2147483000;
  display:flex;align-items:center;justify-content:center;padding:0;transition:transform .15s}
 .launcher:hover{transform:scale(1.06)}
 .launcher:focus-visible{outline:3px solid #111;outline-offset:3px}
@@ -80,7 +84,7 @@
     } else {
       root.appendChild(el('style')).textContent = CSS;
     }
-    const wrap = root.appendChild(el('div'));
+    wrap = root.appendChild(el('div'));
     launcher = wrap.appendChild(el('button', 'launcher'));
     launcher.type = 'button';
     launcher.setAttribute('aria-expanded', 'false');
@@ -102,7 +106,7 @@
 
   function render() {
     if (!launcher) return;
-    root.firstChild.className = isOpen ? 'open' : '';
+    wrap.className = isOpen ? 'open' : '';
     panel.hidden = !isOpen;
     launcher.setAttribute('aria-expanded', String(isOpen));
     badge.hidden = isOpen || unread < 1;

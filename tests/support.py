@@ -135,9 +135,9 @@ class Peer:
         )
         self.desk._sockets.append(self.ws)
 
-    async def send(self, frame: dict[str, Any] | str) -> None:
+    async def send(self, frame: dict[str, Any] | str | bytes) -> None:
         assert self.ws is not None
-        await self.ws.send(frame if isinstance(frame, str) else json.dumps(frame))
+        await self.ws.send(frame if isinstance(frame, str | bytes) else json.dumps(frame))
 
     async def expect(
         self,
@@ -160,7 +160,9 @@ class Peer:
                 self._unread.append(frame)
 
     async def expect_nothing(
-        self, kind: str, seconds: float = 0.5,
+        self,
+        kind: str,
+        seconds: float = 0.5,
         where: Callable[[dict[str, Any]], bool] = lambda f: True,
     ) -> None:
         """No NEW frame of this type arrives within `seconds` (earlier ones don't count)."""
@@ -175,6 +177,10 @@ class Peer:
                         raise AssertionError(f"unexpected {kind} frame: {frame}")
         except TimeoutError:
             return
+
+    def forget(self) -> None:
+        """Ignore frames received so far: the next `expect` waits for a new one."""
+        self._unread.clear()
 
     def seen(self, kind: str) -> list[dict[str, Any]]:
         return [f for f in self.frames if f["type"] == kind]

@@ -129,6 +129,14 @@ export class ActiveChats {
     this.panes.get(frame.chat_id)?.typing(Boolean(frame.is_typing));
   }
 
+  /** The chat was taken away from us (transferred): keep the transcript, stop answering. */
+  removed(chatId) {
+    const pane = this.panes.get(chatId);
+    if (!pane) return;
+    pane.transferredAway = true;
+    pane.render();
+  }
+
   ended(frame) {
     const pane = this.panes.get(frame.chat_id);
     if (!pane) return;

@@ -1,7 +1,7 @@
 // The agent console (/console): sign in, then chats (offers, queue, my open chats)
 // and tickets. This file wires the pieces together and owns the header: who I am,
 // my presence and how many chats I have of my capacity.
-import { ApiError, api } from '../lib/api.js';
+import { ApiError, api, rememberCsrfToken } from '../lib/api.js';
 import { byId } from '../lib/dom.js';
 import { errorText, showNotice } from '../lib/notices.js';
 import { applyTranslations, formatNumber, loadStrings, t } from '../i18n.js';
@@ -12,6 +12,8 @@ import { ConsoleConnection } from './socket.js';
 import { TicketsView } from './tickets.js';
 
 const TICK_MS = 1_000; // countdowns and wait times show seconds
+// The server sends a newly accepted chat's history by itself; ask only if it hasn't come.
+const HISTORY_GRACE_MS = 1_500;
 const PRESENCES = ['online', 'away', 'offline'];
 
 const session = {
@@ -63,6 +65,7 @@ async function login(event) {
   el.loginSubmit.disabled = true;
   try {
     const data = await api('POST', '/api/auth/login', { email, password });
+    rememberCsrfToken(data?.csrf_token);
     el.loginPassword.value = '';
     startSession(data?.agent || data);
   } catch (error) {
@@ -216,7 +219,22 @@ const HANDLERS = {
     if (!chat) return;
     const accepted = offers.has(chat.id);
     if (accepted && chat.state !== 'offered') offers.remove(chat.id);
-    chats.upsert(chat, { select: accepted && chat.state === 'active' });
+    const isNew = !chats.has(chat.id);
+    const pane = chats.upsert(chat, { select: accepted && chat.state === 'active' });
+    // A chat new to this screen (accepted, transferred in): make sure its history arrives.
+    if (isNew && pane) {
+      setTimeout(() => {
+        const after = pane.transcript.contiguousSeq;
+        if (chats.has(chat.id) && chat.last_seq > after) send({ type: 'fetch', chat_id: chat.id, after_seq: after });
+      }, HISTORY_GRACE_MS);
+    }
+    renderPresence();
+  },
+
+  chat_removed(frame) {
+    // Transferred to someone else: no longer ours to answer (not in docs/protocol.md yet).
+    offers.remove(frame.chat_id);
+    chats.removed(frame.chat_id);
     renderPresence();
   },
 
@@ -329,6 +347,7 @@ async function main() {
 
   try {
     const data = await api('GET', '/api/auth/me');
+    rememberCsrfToken(data?.csrf_token);
     startSession(data?.agent || data);
   } catch (error) {
     showLogin(error.status === 401 ? '' : errorText(error, { preferServer: true }));

@@ -15,6 +15,14 @@ export class ApiError extends Error {
   }
 }
 
+// The token from the last login / me answer, for when the cookie can't be read.
+let csrfFromServer = null;
+
+/** Remember the `csrf_token` a login or /api/auth/me answer carried. */
+export function rememberCsrfToken(token) {
+  if (typeof token === 'string' && token) csrfFromServer = token;
+}
+
 export function readCookie(name) {
   for (const part of document.cookie.split(';')) {
     const [key, ...rest] = part.trim().split('=');
@@ -28,7 +36,7 @@ export async function api(method, path, body) {
   const headers = { Accept: 'application/json' };
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   if (!SAFE_METHODS.has(method)) {
-    const token = readCookie(CSRF_COOKIE);
+    const token = readCookie(CSRF_COOKIE) || csrfFromServer;
     if (token) headers['X-CSRF-Token'] = token;
   }
   let response;

@@ -22,10 +22,10 @@ export function socketUrl(path) {
 
 /** Delay before reconnect attempt number `attempt` (0-based), with jitter. */
 export function retryDelay(attempt, random = Math.random) {
-  const ceiling = Math.min(MAX_RETRY_MS, FIRST_RETRY_MS * 2 ** attempt);
-  // "Equal jitter": between half and all of the ceiling, so that a thousand widgets
-  // dropped by the same server restart don't all come back in the same millisecond.
-  return Math.round(ceiling / 2 + random() * (ceiling / 2));
+  const nominal = Math.min(MAX_RETRY_MS, FIRST_RETRY_MS * 2 ** attempt);
+  // ±20 % jitter, so that a thousand widgets dropped by the same server restart don't
+  // all come back in the same millisecond; never more than the cap.
+  return Math.round(Math.min(MAX_RETRY_MS, nominal * (0.8 + 0.4 * random())));
 }
 
 export class ReconnectingSocket {

@@ -207,6 +207,13 @@ const HANDLERS = {
     if (isNew) {
       chatView.clear();
       state.surveyShown = null;
+      // Its first messages may have come in before this frame did.
+      if (conn.transcript?.chatId === chat.id) conn.transcript.messages().forEach((m) => chatView.addMessage(m));
+    }
+    if (!isNew && chat.queue_position == null && state.chat.queue_position != null) {
+      // Snapshots may leave the queue out; `queue` frames keep it. Don't forget it.
+      chat.queue_position = state.chat.queue_position;
+      chat.estimated_wait_seconds = state.chat.estimated_wait_seconds;
     }
     state.chat = chat;
     state.agentName = chat.agent?.name || state.agentName;
@@ -411,7 +418,7 @@ async function main() {
     if (event.key === 'Escape' && bridge.embedded && !event.defaultPrevented) bridge.post('close');
   });
 
-  conn = new WidgetConnection({ lang, onFrame, onStatus });
+  conn = new WidgetConnection({ lang, site: bridge.embedded ? bridge.origin : null, onFrame, onStatus });
   if (params.get('reset') === '1') {
     // Chatdesk.reset() was called before this frame existed: forget the old customer.
     storage.remove(DISMISSED_KEY);

@@ -37,12 +37,14 @@ export class WidgetConnection {
   /**
    * @param {object} options
    *   lang            sent in hello
+   *   site            the embedding page's origin, sent in hello (customer tokens are per site)
    *   onFrame(frame, extra)  every frame the UI should see; for `message` extra = {isNew: true},
    *                   for `ack` extra = {entry}
    *   onStatus(status, detail)  'connected' | 'reconnecting' ({retryInMs})
    */
-  constructor({ lang, onFrame, onStatus }) {
+  constructor({ lang, site, onFrame, onStatus }) {
     this.lang = lang;
+    this.site = site;
     this.onFrame = onFrame;
     this.onStatus = onStatus;
     this.transcript = null;
@@ -90,12 +92,9 @@ export class WidgetConnection {
       chatId: this.transcript?.chatId ?? null,
       lastSeq: this.transcript ? this.transcript.contiguousSeq : 0,
     };
-    this.socket.send({
-      type: 'hello',
-      token: this.sentToken,
-      last_seq: this.resumed.lastSeq,
-      lang: this.lang,
-    });
+    const hello = { type: 'hello', token: this.sentToken, last_seq: this.resumed.lastSeq, lang: this.lang };
+    if (this.site) hello.site = this.site;
+    this.socket.send(hello);
   }
 
   down({ code, retryInMs }) {

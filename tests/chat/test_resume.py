@@ -1,0 +1,99 @@
+"""Nothing said is lost: resume after a dropped connection, resend without doubling."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+
+from chat.models import ChatMessage
+from tests.support import LiveDesk
+
+
+async def test_a_customer_who_reconnects_gets_what_they_missed_in_order(desk: LiveDesk) -> None:
+    bea = await desk.agent("Bea")
+    ana = await desk.customer()
+    chat = await ana.start_chat()
+    await bea.next_offer(chat["id"])
+    await bea.accept(chat["id"])
+    await ana.say("before the tunnel")
+    ana.drop()
+    for n in range(3):
+        await bea.say(chat["id"], f"while away {n}")
+
+    welcome = await ana.connect()  # same token, last_seq remembered
+    assert welcome["chat"]["id"] == chat["id"] and welcome["chat"]["state"] == "active"
+    replayed = [await ana.message(f"while away {n}") for n in range(3)]
+    seqs = [m["seq"] for m in replayed]
+    assert seqs == sorted(seqs) and len(set(seqs)) == 3
+    early = [f for f in ana.seen("message") if f["body"] == "before the tunnel"]
+    assert early == []  # already seen before the drop: not sent again
+
+    await ana.say("back again")
+    await bea.expect("message", lambda f: f["body"] == "back again")
+
+
+async def test_a_resent_message_is_stored_once_and_acked_with_the_same_seq(desk: LiveDesk) -> None:
+    bea = await desk.agent("Bea")
+    ana = await desk.customer()
+    chat = await ana.start_chat()
+    await bea.next_offer(chat["id"])
+    await bea.accept(chat["id"])
+    first = await ana.say("only once please", client_id="c-1")
+    ana.drop()
+    await ana.connect()
+    again = await ana.say("only once please", client_id="c-1")
+    assert again["seq"] == first["seq"]
+    async with desk.runtime.sessions() as session:
+        count = await session.scalar(
+            select(func.count()).where(ChatMessage.body == "only once please")
+        )
+    assert count == 1
+
+
+async def test_a_client_that_sees_a_gap_can_fetch_it(desk: LiveDesk) -> None:
+    bea = await desk.agent("Bea")
+    ana = await desk.customer()
+    chat = await ana.start_chat()
+    await bea.next_offer(chat["id"])
+    await bea.accept(chat["id"])
+    for n in range(4):
+        await bea.say(chat["id"], f"line {n}")
+    await ana.send({"type": "fetch", "after_seq": 2})
+    fetched = [await ana.expect("message", lambda f, n=n: f["seq"] == n) for n in (3, 4, 5)]
+    assert [f["seq"] for f in fetched] == [3, 4, 5]
+
+
+async def test_a_page_reload_resumes_the_same_chat_with_the_token(desk: LiveDesk) -> None:
+    await desk.agent("Bea")
+    ana = await desk.customer()
+    chat = await ana.start_chat()
+    await ana.close()
+    reloaded = await desk.customer(token=ana.token)
+    welcome = reloaded.seen("welcome")[0]
+    assert welcome["chat"]["id"] == chat["id"]
+    assert welcome["customer"]["id"] == ana.seen("welcome")[0]["customer"]["id"]
+
+
+async def test_the_survey_is_offered_once_and_answered_once(desk: LiveDesk) -> None:
+    bea = await desk.agent("Bea")
+    ana = await desk.customer()
+    chat = await ana.start_chat()
+    await bea.next_offer(chat["id"])
+    await bea.accept(chat["id"])
+    await bea.end(chat["id"])
+    await ana.expect("survey")
+
+    ana.drop()
+    welcome = await ana.connect()
+    assert welcome["chat"]["survey"] == "pending"
+    await ana.expect("survey")  # still unanswered: asked again after the reconnect
+
+    await ana.send({"type": "rate", "rating": 4})
+    await ana.expect("rated")
+    await ana.send({"type": "rate", "rating": 1})
+    error = await ana.expect("error")
+    assert error["code"] == "survey_already_answered"
+
+    ana.drop()
+    welcome = await ana.connect()
+    assert welcome["chat"]["survey"] == "answered"
+    await ana.expect_nothing("survey")
