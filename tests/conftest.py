@@ -133,13 +133,23 @@ async def backend(
         shutil.copy(sqlite_template, path)
         yield Backend(request.param, f"sqlite+aiosqlite:///{path}", None)
         return
+    yield await _shared_backend(postgres_database)
+
+
+async def _shared_backend(postgres_database: str | None) -> Backend:
     if postgres_database is None or postgres_database.startswith("!"):
         service_missing((postgres_database or "!PostgreSQL missing")[1:])
     if not await _redis_ok():
         service_missing(f"Redis not reachable at {REDIS_URL}")
     assert postgres_database is not None
     await _reset_postgres(postgres_database)
-    yield Backend(request.param, postgres_database, REDIS_URL)
+    return Backend("postgresql+redis", postgres_database, REDIS_URL)
+
+
+@pytest.fixture
+async def shared_backend(postgres_database: str | None) -> Backend:
+    """PostgreSQL and Redis only: what several processes share."""
+    return await _shared_backend(postgres_database)
 
 
 @pytest.fixture

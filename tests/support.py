@@ -200,15 +200,18 @@ class Peer:
 class Customer(Peer):
     path = "/ws/widget"
 
-    def __init__(self, desk: LiveDesk, token: str | None = None) -> None:
+    def __init__(self, desk: LiveDesk, token: str | None = None, site: str | None = None) -> None:
         super().__init__(desk)
         self.token = token
+        self.site = site  # the host page the widget is embedded in
         self.last_seq = 0
         self.chat_id: int | None = None
 
     async def connect(self) -> dict[str, Any]:
         await self.open()
-        await self.send({"type": "hello", "token": self.token, "last_seq": self.last_seq})
+        await self.send(
+            {"type": "hello", "token": self.token, "last_seq": self.last_seq, "site": self.site}
+        )
         welcome = await self.expect("welcome")
         self.token = welcome["token"]
         return welcome

@@ -83,7 +83,10 @@ export class TicketsView {
         h('td', {}, h('span', { class: `status status--${ticket.status}`, text: label('ticket.status', ticket.status) })),
         h('td', { text: priorityLabel(ticket.priority) }),
         h('td', { text: ticket.agent?.name || t('console.unassigned') }),
-        h('td', {}, h('time', { datetime: ticket.updated_at, text: formatDateTime(ticket.updated_at) })),
+        h('td', {}, h('time', {
+          datetime: ticket.updated_at,
+          text: formatDateTime(ticket.updated_at, { dateStyle: 'short', timeStyle: 'short' }),
+        })),
       );
       row.addEventListener('click', (event) => {
         if (event.target !== open) this.open(ticket.id);
