@@ -278,7 +278,9 @@ async function main() {
   close.hidden = !bridge.embedded;
   close.addEventListener('click', () => bridge.post('close'));
   document.addEventListener('keydown', (event) => {
-    if (event.key === 'Escape' && bridge.embedded && !event.defaultPrevented) bridge.post('close');
+    if (event.key !== 'Escape' || event.defaultPrevented) return;
+    if (!byId('end-confirm').hidden) chatView.closeConfirm(true); // Escape cancels the question first
+    else if (bridge.embedded) bridge.post('close');
   });
 
   conn = new WidgetConnection({ lang, site: bridge.embedded ? bridge.origin : null, onFrame, onStatus });
