@@ -89,6 +89,13 @@ class ChatService:
 
     async def snapshot(self, session: AsyncSession, chat: Chat) -> dict[str, Any]:
         agent = await session.get(Agent, chat.agent_id) if chat.agent_id else None
+        # The agent decides on an offer by what the customer asked first.
+        first_message = await session.scalar(
+            select(ChatMessage.body)
+            .where(ChatMessage.chat_id == chat.id, ChatMessage.sender == "customer")
+            .order_by(ChatMessage.seq)
+            .limit(1)
+        )
         return {
             "id": chat.id,
             "state": chat.state.value,
@@ -108,6 +115,7 @@ class ChatService:
             "end_status": chat.end_status,
             "ticket_id": chat.ticket_id,
             "survey": chat.survey.value,
+            "first_message": first_message,
         }
 
     async def _chat_event(self, session: AsyncSession, chat: Chat, outbox: Outbox) -> None:

@@ -83,6 +83,18 @@ async def widget_loader(request: Request) -> Response:
     return response
 
 
+async def translations(request: Request) -> Response:
+    """Translation files, readable by the loader from any site (they hold no secrets)."""
+    name = request.path_params["name"]
+    path = STATIC_DIR / "i18n" / name
+    if name not in {p.name for p in (STATIC_DIR / "i18n").glob("*.json")}:
+        return PlainTextResponse("No such language.", status_code=404)
+    response = FileResponse(path, media_type="application/json")
+    response.headers["Access-Control-Allow-Origin"] = "*"
+    response.headers["Cache-Control"] = "public, max-age=300"
+    return response
+
+
 routes = [
     Route("/", index),
     Route("/demo", demo),
@@ -90,5 +102,6 @@ routes = [
     Route("/survey", survey),
     Route("/widget", widget_frame),
     Route("/widget.js", widget_loader),
+    Route("/static/i18n/{name}", translations),
     Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"),
 ]

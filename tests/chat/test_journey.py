@@ -20,6 +20,7 @@ async def test_customer_and_agent_chat_end_to_end_and_the_ticket_keeps_the_trans
 
     offer = await bea.next_offer(chat["id"])
     assert offer["chat"]["customer"]["name"] == "Ana"
+    assert offer["chat"]["first_message"] == "Hi, my invoice is wrong"
     await bea.accept(chat["id"])
     assigned = await ana.expect("assigned")
     assert assigned["agent"]["name"] == "Bea"
