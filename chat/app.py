@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.routing import WebSocketRoute
 
-from chat import http_api, pages
+from chat import admin_api, http_api, pages
 from chat.errors import DeskError
 from chat.runtime import Runtime
 from chat.settings import Settings
@@ -34,6 +34,7 @@ def create_app(
     app = Starlette(
         routes=[
             *http_api.routes,
+            *admin_api.routes,
             WebSocketRoute("/ws/widget", widget_socket),
             WebSocketRoute("/ws/console", console_socket),
             *pages.routes,
