@@ -164,6 +164,10 @@ class Hub:
             client.send(message_frame(row))
 
     # ----------------------------------------------------------------- desk view
+    def request_refresh(self) -> None:
+        """Refresh this process's clients soon (a new client wants its queue position)."""
+        self._desk_dirty.set()
+
     def _on_desk_event(self, channel: str, event: Event) -> None:
         self._desk_dirty.set()
 

@@ -76,7 +76,7 @@ class WidgetSession:
                 "chat": snapshot,
             }
         )
-        self.client.last_desk = None
+        self.client.last_desk = None  # the next refresh confirms the status just sent
         if chat is not None:
             if chat.state in (ChatState.WAITING, ChatState.OFFERED, ChatState.ACTIVE):
                 await runtime.hub.join_chat(self.client, chat.id)
@@ -85,7 +85,9 @@ class WidgetSession:
                 self.client.send(
                     {"type": "survey", "chat_id": chat.id, "ticket_id": chat.ticket_id}
                 )
-        self.runtime.bus.publish("desk", {"type": "desk_changed"})
+        # Only this client is new: a local refresh sends its queue position; other
+        # processes needn't recompute anything for a page view.
+        runtime.hub.request_refresh()
 
     def _open_chat(self) -> int:
         if self.chat_id is None or self.chat_id not in self.client.chat_ids:
