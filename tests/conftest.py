@@ -92,10 +92,11 @@ def postgres_database(worker_name: str) -> Iterator[str | None]:
         pass
 
 
-TABLES = (
-    "agent_connections, agent_presence, agent_sessions, agent_services, chat_messages, "
-    "surveys, ticket_events, ticket_messages, chats, tickets, customers, agents, services"
-)
+def _all_tables() -> str:
+    import chat.models  # noqa: F401  (registers the chat tables)
+    from ticketing.db import Base
+
+    return ", ".join(t.name for t in Base.metadata.sorted_tables)
 
 
 async def _reset_postgres(url: str) -> None:
@@ -103,7 +104,7 @@ async def _reset_postgres(url: str) -> None:
 
     connection = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
     try:
-        await connection.execute(f"TRUNCATE {TABLES} RESTART IDENTITY CASCADE")
+        await connection.execute(f"TRUNCATE {_all_tables()} RESTART IDENTITY CASCADE")
     finally:
         await connection.close()
 

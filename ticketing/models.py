@@ -62,6 +62,13 @@ class Priority(enum.StrEnum):
     P5 = "P5"  # Trivial
 
 
+class RequestType(enum.StrEnum):
+    QUESTION = "question"
+    FAULT = "fault"
+    IMPROVEMENT = "improvement"
+    CUSTOM_DEVELOPMENT = "custom_development"
+
+
 class AuthorType(enum.StrEnum):
     CUSTOMER = "customer"
     AGENT = "agent"
@@ -86,6 +93,10 @@ class Service(Base):
     description: Mapped[str] = mapped_column(Text, default="")
     # Business hours as `ticketing.business_hours.Schedule.to_dict()`.
     schedule: Mapped[dict[str, Any]] = mapped_column(JSON)
+    # `ticketing.sla.SlaTargets.to_dict()`; None means the seeds' defaults.
+    sla_targets: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # `ticketing.policy.InactivityPolicy.to_dict()`; None means the defaults.
+    inactivity_policy: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     position: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
@@ -125,7 +136,50 @@ class Customer(Base):
     name: Mapped[str] = mapped_column(String(120), default="")
     email: Mapped[str | None] = mapped_column(String(254), index=True)
     lang: Mapped[str] = mapped_column(String(10), default="en")
+    organization_id: Mapped[int | None] = mapped_column(
+        ForeignKey("organizations.id", ondelete="SET NULL"), index=True
+    )
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Organization(Base):
+    """A customer company, recognised by its email domain (the Movidesk rule)."""
+
+    __tablename__ = "organizations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    domain: Mapped[str] = mapped_column(String(253), unique=True)
+    # AllSolutions: tickets from people who aren't designated contacts wait for a
+    # designated contact's approval before anybody works on them.
+    requires_approval: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class OrganizationContact(Base):
+    """A designated contact of an organization: copied on its tickets, approves them."""
+
+    __tablename__ = "organization_contacts"
+
+    organization_id: Mapped[int] = mapped_column(
+        ForeignKey("organizations.id", ondelete="CASCADE"), primary_key=True
+    )
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True
+    )
+
+
+class Category(Base):
+    """A category of requests within one service (the seeds' "Categoria")."""
+
+    __tablename__ = "categories"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    service_id: Mapped[int] = mapped_column(ForeignKey("services.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(120))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+    __table_args__ = (UniqueConstraint("service_id", "name"),)
 
 
 class Ticket(Base):
@@ -143,8 +197,26 @@ class Ticket(Base):
     # when two processes race or a crashed conversion is retried.
     chat_id: Mapped[int | None] = mapped_column(Integer, unique=True)
     close_reason: Mapped[str | None] = mapped_column(String(32))
+    category_id: Mapped[int | None] = mapped_column(ForeignKey("categories.id"))
+    request_type: Mapped[RequestType | None] = mapped_column(_enum(RequestType))
+    organization_id: Mapped[int | None] = mapped_column(ForeignKey("organizations.id"))
+    cc: Mapped[list[str]] = mapped_column(JSON, default=list)
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # AllSolutions rule: waiting for a designated contact's approval.
+    awaiting_approval: Mapped[bool] = mapped_column(Boolean, default=False)
+    merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # SLA: pickup stops at the first assignment; resolution pauses while pending.
+    picked_up_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    pickup_due_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, index=True)
+    resolution_due_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, index=True)
+    sla_warned: Mapped[str] = mapped_column(String(40), default="")  # "pickup,resolution"
+    sla_breached: Mapped[str] = mapped_column(String(40), default="")
+    # Inactivity: when the ticket began waiting on the customer, and reminders sent.
+    status_changed_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    reminders_sent: Mapped[int] = mapped_column(Integer, default=0)
+    last_reminder_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     resolved_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
@@ -186,6 +258,41 @@ class TicketEvent(Base):
     old_value: Mapped[str | None] = mapped_column(String(200))
     new_value: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Attachment(Base):
+    """A file on a ticket; the bytes live on disk (ATTACHMENTS_DIR), the facts here."""
+
+    __tablename__ = "attachments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(
+        ForeignKey("tickets.id", ondelete="CASCADE"), index=True
+    )
+    message_id: Mapped[int | None] = mapped_column(
+        ForeignKey("ticket_messages.id", ondelete="SET NULL")
+    )
+    filename: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(Integer)
+    storage_key: Mapped[str] = mapped_column(String(100), unique=True)
+    uploaded_by: Mapped[AuthorType] = mapped_column(_enum(AuthorType))
+    uploader_id: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class CustomerSession(Base):
+    """A customer signed in to the portal (by an emailed link); we store the token's hash."""
+
+    __tablename__ = "customer_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), index=True
+    )
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
 
 
 class Survey(Base):

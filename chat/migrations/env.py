@@ -16,6 +16,12 @@ target_metadata = Base.metadata
 
 
 def _run(connection: Connection) -> None:
+    if connection.dialect.name == "sqlite":
+        # Batch mode rebuilds a table by copy-and-rename, which SQLite refuses while
+        # other tables reference it and foreign keys are enforced. The pragma only
+        # takes effect outside a transaction, so end the one SQLAlchemy began.
+        connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        connection.commit()
     context.configure(
         connection=connection,
         target_metadata=target_metadata,
