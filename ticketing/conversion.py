@@ -76,6 +76,11 @@ async def convert_chat(session: AsyncSession, chat: FinishedChat, now: dt.dateti
         created_at=now,
         updated_at=now,
         resolved_at=now if chat.status is TicketStatus.RESOLVED else None,
+        # An agent who handled the chat has picked the request up (SLA pickup met).
+        picked_up_at=now if chat.agent_id is not None else None,
+        status_changed_at=now,
+        cc=[],
+        tags=[],
     )
     session.add(ticket)
     await session.flush()
