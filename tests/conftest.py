@@ -164,3 +164,19 @@ async def desk(backend: Backend, bus_prefix: str) -> AsyncIterator[LiveDesk]:
     """A running Chatdesk server on a free loopback port, with a clock the test moves."""
     async with start_desk(backend.database_url, backend.redis_url, bus_prefix) as live:
         yield live
+
+
+@pytest.fixture
+async def sessions(backend: Backend) -> AsyncIterator[object]:
+    """A session factory on the test's database, with the default services seeded."""
+    from chat.seed import seed_services
+    from ticketing.db import create_engine, create_sessionmaker, transaction
+
+    engine = create_engine(backend.database_url)
+    factory = create_sessionmaker(engine)
+    async with transaction(factory) as session:
+        await seed_services(session)
+    try:
+        yield factory
+    finally:
+        await engine.dispose()

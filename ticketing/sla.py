@@ -44,6 +44,8 @@ __all__ = [
 _COUNTING = frozenset({TicketStatus.NEW, TicketStatus.OPEN})  # the resolution clock runs
 _DONE = frozenset({TicketStatus.RESOLVED, TicketStatus.CLOSED})
 _HOUR = 3600
+# An admin typing 40000 for 40 h should hear about it; a year of 9-to-5 is ~2,000 business hours.
+MAX_TARGET_HOURS = 10_000
 Targets = Mapping[Priority, timedelta | None]
 
 
@@ -54,24 +56,20 @@ class SlaConfigError(ValueError):
 def _target(value: Any, where: str) -> timedelta | None:
     if value is None:
         return None
-    if not isinstance(value, timedelta) or value <= timedelta() or value.microseconds:
-        raise SlaConfigError(f"{where}: expected a positive whole-second duration or None")
+    if not isinstance(value, timedelta) or value.microseconds:
+        raise SlaConfigError(f"{where}: expected a whole-second duration or None, got {value!r}")
+    if not timedelta() < value <= timedelta(hours=MAX_TARGET_HOURS):
+        raise SlaConfigError(f"{where}: must be more than 0 and at most {MAX_TARGET_HOURS} hours")
     return value
 
 
 def _targets(value: Any, where: str) -> dict[Priority, timedelta | None]:
     if not isinstance(value, Mapping):
         raise SlaConfigError(f"{where}: expected a mapping of priority to target")
-    try:
-        targets = {Priority(k): _target(v, f"{where}[{k}]") for k, v in value.items()}
-    except ValueError as exc:
-        if isinstance(exc, SlaConfigError):
-            raise
-        raise SlaConfigError(f"{where}: unknown priority in {sorted(map(str, value))}") from None
-    missing = [p.value for p in Priority if p not in targets]
-    if missing:
-        raise SlaConfigError(f"{where}: every priority needs a target (or None); missing {missing}")
-    return dict(sorted(targets.items()))
+    names = sorted(map(str, value))
+    if names != [p.value for p in Priority]:
+        raise SlaConfigError(f"{where}: expected one target (or None) per P1-P5, got {names}")
+    return {p: _target(value[p], f"{where}[{p}]") for p in Priority}
 
 
 def _hours(value: Any, where: str) -> timedelta | None:
@@ -79,9 +77,9 @@ def _hours(value: Any, where: str) -> timedelta | None:
         return None
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         raise SlaConfigError(f"{where}: expected a number of hours or null, got {value!r}")
-    if value <= 0:
-        raise SlaConfigError(f"{where}: must be more than 0 hours, got {value!r}")
-    return timedelta(seconds=round(value * _HOUR))  # whole seconds, so it round-trips
+    # Whole seconds, so it round-trips; clamped so a huge number cannot overflow before
+    # `_target` rejects it.
+    return timedelta(seconds=round(min(value, MAX_TARGET_HOURS + 1) * _HOUR))
 
 
 @dataclass(frozen=True)
@@ -127,23 +125,12 @@ def _number(value: float) -> int | float:
     return int(value) if value.is_integer() else value
 
 
-_H = timedelta(hours=1)
-# Modera's table (seed 003): "pickup task during business hours" / "resolution time".
-DEFAULT_TARGETS = SlaTargets(
-    pickup={
-        Priority.P1: 4 * _H,  # Blocker
-        Priority.P2: 8 * _H,  # Critical
-        Priority.P3: 16 * _H,  # Major
-        Priority.P4: 40 * _H,  # Minor
-        Priority.P5: None,  # Trivial: best effort
-    },
-    resolution={
-        Priority.P1: 8 * _H,
-        Priority.P2: 16 * _H,
-        Priority.P3: 80 * _H,
-        Priority.P4: None,  # improvements need develop, test, deploy: best effort
-        Priority.P5: None,
-    },
+# Modera's table (seed 003), "during business hours"; P4 improvements and P5 are best effort.
+DEFAULT_TARGETS = SlaTargets.from_dict(
+    {
+        "pickup_hours": {"P1": 4, "P2": 8, "P3": 16, "P4": 40, "P5": None},
+        "resolution_hours": {"P1": 8, "P2": 16, "P3": 80, "P4": None, "P5": None},
+    }
 )
 
 
@@ -205,23 +192,6 @@ def status_spans(
     return spans
 
 
-def _reached_at(
-    schedule: Schedule,
-    target: timedelta,
-    runs: list[tuple[datetime, datetime]],
-    parts: list[timedelta],
-) -> datetime:
-    """The instant, inside the run that got there, when counted time reached ``target``."""
-    counted = timedelta()
-    for (start, _), part in zip(runs, parts, strict=True):
-        if counted + part >= target:
-            reached = schedule.add_business_time(start, target - counted)
-            if reached is not None:  # always: that much open time lies inside this run
-                return reached
-        counted += part
-    raise RuntimeError(f"business time never reached {target} in {runs}")
-
-
 def _clock(
     schedule: Schedule,
     target: timedelta | None,
@@ -238,10 +208,16 @@ def _clock(
     running = started and not paused and not stopped
     if target is None:
         return SlaClock(None, elapsed, None, None, False, False, started, paused, stopped)
-    remaining, due_at, breached = target - elapsed, None, False
-    if remaining <= timedelta():
-        due_at = _reached_at(schedule, target, runs, parts)
-        breached = due_at < runs[-1][1]  # the clock ran on past its due instant
+    remaining, breached = target - elapsed, False
+    due_at: datetime | None = None
+    if remaining <= timedelta():  # reached already: find the instant, in the run that got there
+        counted = timedelta()
+        for (start, _), part in zip(runs, parts, strict=True):
+            if counted + part >= target:
+                due_at = schedule.add_business_time(start, target - counted)
+                break
+            counted += part
+        breached = due_at is not None and due_at < runs[-1][1]  # it ran on past its due instant
     elif running:
         due_at = schedule.add_business_time(now, remaining)  # None: the schedule never reopens
     warning = running and not breached and remaining <= warn_before
@@ -271,9 +247,6 @@ def sla_state(
     created_at = spans[0].start
     current = spans[-1].status
 
-    def end(span: StatusSpan) -> datetime:
-        return now if span.end is None else span.end
-
     picked = None if picked_up_at is None else _utc(picked_up_at, "picked_up_at")
     if picked is not None and picked > now:
         picked = None  # not known yet as of `now`
@@ -294,7 +267,7 @@ def sla_state(
     runs = []
     if picked is not None:
         for span in spans:
-            start, stop = max(span.start, picked), end(span)
+            start, stop = max(span.start, picked), span.end or now
             if span.status in _COUNTING and stop > start:
                 runs.append((start, stop))
     resolution = _clock(

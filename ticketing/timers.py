@@ -104,18 +104,10 @@ async def _inactivity(
     if due is None or due.at > now:
         return
     if due.action is InactivityAction.REMIND:
-        if await tickets.record_reminder(session, ticket.id, ticket.reminders_sent, now):
+        seen = ticket.reminders_sent  # read first: the UPDATE refreshes the object in place
+        if await tickets.record_reminder(session, ticket.id, seen, now):
             _system_reply(session, ticket, REMINDER_TEXT, now)
-            session.add(
-                _event(
-                    ticket,
-                    SYSTEM,
-                    "reminder",
-                    ticket.reminders_sent,
-                    ticket.reminders_sent + 1,
-                    now,
-                )
-            )
+            session.add(_event(ticket, SYSTEM, "reminder", seen, seen + 1, now))
             report.reminded.append(ticket.id)
     elif due.action is InactivityAction.CLOSE_INACTIVE:
         await tickets.change_status(
