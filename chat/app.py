@@ -14,7 +14,11 @@ from chat.runtime import Runtime
 from chat.settings import Settings
 from chat.ws_console import console_socket
 from chat.ws_widget import widget_socket
+from ticketing import api as ticket_api
+from ticketing import portal_api
+from ticketing.api import TicketingContext
 from ticketing.clock import Clock
+from ticketing.portal_auth import customer_authenticator
 
 
 def create_app(
@@ -26,6 +30,12 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         runtime = await Runtime.start(settings, clock, run_timers=run_timers)
         app.state.runtime = runtime
+        app.state.ticketing = TicketingContext(
+            sessions=runtime.sessions,
+            clock=runtime.clock,
+            authenticate_agent=http_api.agent_principal,
+            authenticate_customer=customer_authenticator(runtime.sessions, runtime.clock),
+        )
         try:
             yield
         finally:
@@ -35,6 +45,8 @@ def create_app(
         routes=[
             *http_api.routes,
             *admin_api.routes,
+            *ticket_api.routes,
+            *portal_api.routes,
             WebSocketRoute("/ws/widget", widget_socket),
             WebSocketRoute("/ws/console", console_socket),
             *pages.routes,

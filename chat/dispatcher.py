@@ -26,11 +26,14 @@ from chat.routing import plan_offers
 from chat.states import ChatState, EndedBy
 from chat.transcripts import iso
 from ticketing.db import transaction
+from ticketing.timers import run_ticket_timers
 
 log = logging.getLogger("chat.dispatcher")
 
 # Closed console rows are kept a while (they tell when the agent left), then purged.
 CONNECTION_RETENTION = dt.timedelta(hours=1)
+# Ticket timers act on days and business hours; a half-minute's delay is invisible.
+TICKET_TIMER_SECONDS = 30.0
 
 
 class Dispatcher:
@@ -51,6 +54,7 @@ class Dispatcher:
         ]
         if sweep:
             self._tasks.append(asyncio.create_task(self._sweep_loop(), name="sweeper"))
+            self._tasks.append(asyncio.create_task(self._ticket_timer_loop(), name="tickets"))
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -260,6 +264,17 @@ class Dispatcher:
         if chat_ids:
             log.info("agent %s gone past grace; re-queued chats %s", agent_id, chat_ids)
         service.publish(outbox)
+
+    async def _ticket_timer_loop(self) -> None:
+        """Reminders, auto-closes and SLA flags; minutes matter here, not seconds."""
+        while True:
+            await asyncio.sleep(TICKET_TIMER_SECONDS)
+            try:
+                await run_ticket_timers(self.service.sessions, self.service.clock.now())
+            except (OperationalError, DBAPIError, OSError) as exc:
+                log.warning("ticket timers failed, retrying: %s", exc)
+            except Exception:
+                log.exception("ticket timers failed")
 
     # ----------------------------------------------------------------- consoles
     async def open_connection(self, agent_id: int) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import update
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -31,10 +31,16 @@ from chat.models import Chat
 from chat.runtime import Runtime
 from chat.states import SurveyState
 from chat.ws_console import agent_view
-from ticketing import tickets
+from ticketing.access import Principal
 from ticketing.db import transaction
-from ticketing.errors import TicketNotFound
-from ticketing.models import AgentRole, Ticket, TicketStatus
+from ticketing.portal_auth import (
+    PORTAL_COOKIE,
+    PORTAL_CSRF_COOKIE,
+    SESSION_DAYS,
+    NotSignedIn,
+    end_customer_session,
+    start_customer_session,
+)
 from ticketing.surveys import answer_survey, ticket_from_survey_token
 
 MAX_JSON_BYTES = 64 * 1024
@@ -198,44 +204,68 @@ async def me(request: Request) -> Response:
     return JSONResponse({"agent": agent_view(logged_in.agent), "csrf_token": logged_in.csrf_token})
 
 
-def _visible_to(logged_in: LoggedIn) -> Any:
-    """Agents see tickets of their services and their own; admins see all."""
-    agent = logged_in.agent
-    if agent.role is AgentRole.ADMIN:
-        return None
-    return or_(Ticket.service_id.in_([s.id for s in agent.services]), Ticket.agent_id == agent.id)
+async def agent_principal(request: Request, state_changing: bool) -> Principal:
+    """The logged-in agent as ticketing sees them (injected into ticketing's API)."""
+    agent = (await current_agent(request, state_changing=state_changing)).agent
+    return Principal(
+        "agent",
+        agent.id,
+        agent.name,
+        role=agent.role.value,
+        service_ids=frozenset(s.id for s in agent.services),
+        email=agent.email,
+    )
 
 
-async def list_tickets(request: Request) -> Response:
-    logged_in = await current_agent(request)
+async def portal_from_widget(request: Request) -> Response:
+    """Sign in to the portal with the widget's identity (its signed customer token)."""
     runtime = runtime_of(request)
-    status = request.query_params.get("status")
-    if status is not None and status not in {s.value for s in TicketStatus}:
-        raise BadQuery("'status' must be one of new, open, pending, resolved, closed.")
-    async with runtime.sessions() as session:
-        page = await tickets.list_tickets(
-            session,
-            page=_int_param(request, "page", 1),
-            per_page=_int_param(request, "per_page", 25),
-            visible=_visible_to(logged_in),
-            status=TicketStatus(status) if status else None,
-        )
-    return JSONResponse(page)
+    origin = request.headers.get("origin")
+    if origin is not None and not origin_allowed(origin, runtime.settings):
+        raise CsrfFailed()
+    data = await read_json(request)
+    site = data.get("site") if isinstance(data.get("site"), str) else runtime.settings.origin
+    customer_id = runtime.tokens.verify(data.get("token"), site)
+    if customer_id is None:
+        raise NotSignedIn("This identity is not valid here; please sign in again.")
+    token, csrf = await start_customer_session(runtime.sessions, customer_id, runtime.clock)
+    response = JSONResponse({"customer_id": customer_id, "csrf_token": csrf})
+    _portal_cookies(response, token, csrf, request.url.scheme == "https")
+    return response
 
 
-async def get_ticket(request: Request) -> Response:
-    logged_in = await current_agent(request)
+def _portal_cookies(response: Response, token: str, csrf: str, secure: bool) -> None:
+    max_age = SESSION_DAYS * 24 * 3600
+    response.set_cookie(
+        PORTAL_COOKIE,
+        token,
+        max_age=max_age,
+        httponly=True,
+        samesite="lax",
+        secure=secure,
+        path="/",
+    )
+    response.set_cookie(
+        PORTAL_CSRF_COOKIE,
+        csrf,
+        max_age=max_age,
+        httponly=False,
+        samesite="strict",
+        secure=secure,
+        path="/",
+    )
+
+
+async def portal_logout(request: Request) -> Response:
     runtime = runtime_of(request)
-    raw = request.path_params["ticket_id"]
-    async with runtime.sessions() as session:
-        condition = _visible_to(logged_in)
-        query = select(Ticket.id).where(Ticket.id == raw)
-        if condition is not None:
-            query = query.where(condition)
-        if await session.scalar(query) is None:
-            raise TicketNotFound()
-        detail = await tickets.ticket_detail(session, raw, include_internal=True)
-    return JSONResponse(detail)
+    await request.app.state.ticketing.authenticate_customer(request, True)
+    token = request.cookies.get(PORTAL_COOKIE)
+    if token:
+        await end_customer_session(runtime.sessions, token)
+    response = Response(status_code=204)
+    response.delete_cookie(PORTAL_COOKIE, path="/")
+    response.delete_cookie(PORTAL_CSRF_COOKIE, path="/")
+    return response
 
 
 async def answer_survey_link(request: Request) -> Response:
@@ -259,7 +289,7 @@ routes = [
     Route("/api/auth/login", login, methods=["POST"]),
     Route("/api/auth/logout", logout, methods=["POST"]),
     Route("/api/auth/me", me),
-    Route("/api/tickets", list_tickets),
-    Route("/api/tickets/{ticket_id:int}", get_ticket),
+    Route("/api/portal/session", portal_from_widget, methods=["POST"]),
+    Route("/api/portal/logout", portal_logout, methods=["POST"]),
     Route("/api/surveys/{token}", answer_survey_link, methods=["POST"]),
 ]

@@ -8,9 +8,10 @@ input") and running again if the ticket is reopened. Pure: no I/O, no "now" of i
 
 Rules, where the seeds leave room:
 
-* Status history is a list of ``(at, status)`` changes; before the first one the ticket is
-  ``new``. Changes after ``now`` are not known yet and are ignored, so a state can be computed
-  "as of" any instant. Resolution time counts while the status is ``new`` or ``open``.
+* Status history is a list of ``(at, status)`` changes, ordered by their UTC instant (changes at
+  the same instant apply in the order given); before the first one the ticket is ``new``.
+  Changes after ``now`` are not known yet and are ignored, so a state can be computed "as of"
+  any instant. Resolution time counts while the status is ``new`` or ``open``.
 * A ticket resolved or closed without ever being picked up stops its pickup clock then.
 * A clock is *breached* once it runs past its due instant (``due_at``), the earliest instant its
   business time reaches the target. So a ticket due Friday 18:00 is breached on Saturday, although
