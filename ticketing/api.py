@@ -112,6 +112,8 @@ async def detail_response(
     ctx: TicketingContext,
     status_code: int = 200,
 ) -> Response:
+    # A ticket created or changed in this session may not have its relations loaded.
+    await session.refresh(ticket, ["service", "requester", "agent"])
     sla = None
     if principal.is_agent:
         state = await compute_sla(session, ticket, ctx.clock.now())
@@ -348,11 +350,15 @@ async def categories(request: Request) -> Response:
 # ----------------------------------------------------------------- attachments
 async def upload(request: Request, principal: Principal, ctx: TicketingContext) -> Response:
     """Attach one file (multipart field `file`, optional `message_id`) to a visible ticket."""
-    form = await request.form(max_files=1, max_fields=5, max_part_size=files.MAX_ATTACHMENT_BYTES)
-    upload = form.get("file")
-    if upload is None or isinstance(upload, str):
-        raise BadRequest("Send the file in a multipart field named 'file'.")
-    data = await upload.read(files.MAX_ATTACHMENT_BYTES + 1)
+    # The form's temporary files are closed when the block ends.
+    async with request.form(
+        max_files=1, max_fields=5, max_part_size=files.MAX_ATTACHMENT_BYTES
+    ) as form:
+        upload = form.get("file")
+        if upload is None or isinstance(upload, str):
+            raise BadRequest("Send the file in a multipart field named 'file'.")
+        data = await upload.read(files.MAX_ATTACHMENT_BYTES + 1)
+        filename = upload.filename or "file"
     stored = files.store(data)
     async with transaction(ctx.sessions) as session:
         ticket = await views.visible_ticket(session, principal, request.path_params["ticket_id"])
@@ -360,7 +366,7 @@ async def upload(request: Request, principal: Principal, ctx: TicketingContext) 
             raise InvalidTicket("This ticket is closed; please open a new one.")
         attachment = Attachment(
             ticket_id=ticket.id,
-            filename=files.safe_filename(upload.filename or "file"),
+            filename=files.safe_filename(filename),
             content_type=stored.content_type,
             size=stored.size,
             storage_key=stored.storage_key,

@@ -189,8 +189,15 @@ async def panel_tickets(
 
     query = select(Ticket).where(visible_tickets(principal), Ticket.status.in_(PANEL_VIEWS[view]))
     if view is PanelView.NOT_YET_RATED:
+        # Concluded tickets awaiting a rating: not duplicates or cancelled requests.
         answered = exists().where(Survey.ticket_id == Ticket.id, Survey.answered_at.is_not(None))
-        query = query.where(~answered)
+        query = query.where(
+            ~answered,
+            or_(
+                Ticket.close_reason.is_(None),
+                Ticket.close_reason.not_in(("duplicate", "cancelled")),
+            ),
+        )
     rows, total = await _page(session, query, page, per_page)
     page, per_page = _page_numbers(page, per_page)
     return {
