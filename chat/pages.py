@@ -58,6 +58,10 @@ async def console(request: Request) -> Response:
     return _page("console/index.html")
 
 
+async def portal(request: Request) -> Response:
+    return _page("portal/index.html")
+
+
 async def survey(request: Request) -> Response:
     return _page("survey.html")
 
@@ -100,6 +104,7 @@ routes = [
     Route("/demo", demo),
     Route("/console", console),
     Route("/survey", survey),
+    Route("/portal", portal),
     Route("/widget", widget_frame),
     Route("/widget.js", widget_loader),
     Route("/static/i18n/{name}", translations),
