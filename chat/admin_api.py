@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
+from sqlalchemy.exc import IntegrityError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -20,7 +21,18 @@ from chat.ws_console import agent_view
 from ticketing.business_hours import Schedule, ScheduleError
 from ticketing.db import transaction
 from ticketing.errors import NotFound
-from ticketing.models import Agent, AgentRole, Service
+from ticketing.models import (
+    Agent,
+    AgentRole,
+    Category,
+    Customer,
+    Organization,
+    OrganizationContact,
+    Service,
+)
+from ticketing.policy import DEFAULT_POLICY, InactivityPolicy, PolicyError
+from ticketing.service import clean_emails, designated_contacts
+from ticketing.sla import DEFAULT_TARGETS, SlaConfigError, SlaTargets
 
 MAX_CAPACITY = 50
 
@@ -51,6 +63,8 @@ def service_view(service: Service) -> dict[str, Any]:
         "active": service.active,
         "position": service.position,
         "schedule": service.schedule,
+        "sla_targets": service.sla_targets or DEFAULT_TARGETS.to_dict(),
+        "inactivity_policy": service.inactivity_policy or DEFAULT_POLICY.to_dict(),
     }
 
 
@@ -81,6 +95,24 @@ def _apply_service(service: Service, data: dict[str, Any]) -> None:
             service.schedule = Schedule.from_dict(data["schedule"]).to_dict()
         except (ScheduleError, TypeError, AttributeError) as exc:
             raise InvalidSetting(f"Invalid business hours: {exc}") from None
+    if "sla_targets" in data:
+        try:
+            service.sla_targets = (
+                None
+                if data["sla_targets"] is None
+                else SlaTargets.from_dict(data["sla_targets"]).to_dict()
+            )
+        except (SlaConfigError, TypeError, AttributeError) as exc:
+            raise InvalidSetting(f"Invalid SLA targets: {exc}") from None
+    if "inactivity_policy" in data:
+        try:
+            service.inactivity_policy = (
+                None
+                if data["inactivity_policy"] is None
+                else InactivityPolicy.from_dict(data["inactivity_policy"]).to_dict()
+            )
+        except (PolicyError, TypeError) as exc:
+            raise InvalidSetting(f"Invalid inactivity policy: {exc}") from None
 
 
 def _desk_changed(request: Request) -> None:
@@ -177,10 +209,137 @@ async def update_agent(request: Request) -> Response:
     return JSONResponse(view)
 
 
+async def create_category(request: Request) -> Response:
+    await _admin(request)
+    data = await read_json(request)
+    name = _text(data, "name", 120) if "name" in data else None
+    if name is None:
+        raise InvalidSetting("A category needs a 'name'.")
+    async with transaction(runtime_of(request).sessions) as session:
+        service = await session.get(Service, request.path_params["service_id"])
+        if service is None:
+            raise NotFound("There is no such service.")
+        if await session.scalar(
+            select(Category.id).where(Category.service_id == service.id, Category.name == name)
+        ):
+            raise InvalidSetting("This service has a category with that name already.")
+        category = Category(service_id=service.id, name=name, active=True)
+        session.add(category)
+        await session.flush()
+        return JSONResponse(
+            {"id": category.id, "name": name, "service_id": service.id}, status_code=201
+        )
+
+
+async def update_category(request: Request) -> Response:
+    await _admin(request)
+    data = await read_json(request)
+    async with transaction(runtime_of(request).sessions) as session:
+        category = await session.get(Category, request.path_params["category_id"])
+        if category is None:
+            raise NotFound("There is no such category.")
+        if "name" in data:
+            category.name = _text(data, "name", 120)
+        if "active" in data:
+            if not isinstance(data["active"], bool):
+                raise InvalidSetting("'active' must be true or false.")
+            category.active = data["active"]
+        await session.flush()
+        return JSONResponse(
+            {
+                "id": category.id,
+                "name": category.name,
+                "service_id": category.service_id,
+                "active": category.active,
+            }
+        )
+
+
+def organization_view(org: Organization, contacts: list[Customer]) -> dict[str, Any]:
+    return {
+        "id": org.id,
+        "name": org.name,
+        "domain": org.domain,
+        "requires_approval": org.requires_approval,
+        "contacts": [{"id": c.id, "name": c.name, "email": c.email} for c in contacts],
+    }
+
+
+async def list_organizations(request: Request) -> Response:
+    await _admin(request)
+    async with runtime_of(request).sessions() as session:
+        orgs = list(await session.scalars(select(Organization).order_by(Organization.name)))
+        items = [organization_view(o, await designated_contacts(session, o.id)) for o in orgs]
+    return JSONResponse({"items": items})
+
+
+async def save_organization(request: Request) -> Response:
+    """Create (POST) or change (PATCH) an organization and its designated contacts.
+
+    Contacts are given by email; unknown emails become customers, so a desk can name
+    its contacts before they ever write in.
+    """
+    await _admin(request)
+    data = await read_json(request)
+    async with transaction(runtime_of(request).sessions) as session:
+        if request.method == "POST":
+            org = Organization(requires_approval=False)
+            if "name" not in data or "domain" not in data:
+                raise InvalidSetting("An organization needs a 'name' and a 'domain'.")
+        else:
+            found = await session.get(Organization, request.path_params["organization_id"])
+            if found is None:
+                raise NotFound("There is no such organization.")
+            org = found
+        if "name" in data:
+            org.name = _text(data, "name", 120)
+        if "domain" in data:
+            domain = _text(data, "domain", 253).lower().lstrip("@")
+            if "." not in domain or " " in domain or "@" in domain:
+                raise InvalidSetting("'domain' must be an email domain such as example.com.")
+            taken = await session.scalar(
+                select(Organization.id).where(
+                    Organization.domain == domain, Organization.id != org.id
+                )
+            )
+            if taken is not None:
+                raise InvalidSetting("Another organization has this domain.")
+            org.domain = domain
+        if "requires_approval" in data:
+            if not isinstance(data["requires_approval"], bool):
+                raise InvalidSetting("'requires_approval' must be true or false.")
+            org.requires_approval = data["requires_approval"]
+        session.add(org)  # only now: queries above must not flush a half-made row
+        await session.flush()
+        if "contacts" in data:
+            emails = clean_emails(data["contacts"], limit=50)
+            await session.execute(
+                delete(OrganizationContact).where(OrganizationContact.organization_id == org.id)
+            )
+            for email in emails:
+                customer = await session.scalar(select(Customer).where(Customer.email == email))
+                if customer is None:
+                    customer = Customer(name=email.split("@")[0], email=email)
+                    session.add(customer)
+                    await session.flush()
+                session.add(OrganizationContact(organization_id=org.id, customer_id=customer.id))
+        try:
+            await session.flush()
+        except IntegrityError:
+            raise InvalidSetting("Another organization has this domain.") from None
+        view = organization_view(org, await designated_contacts(session, org.id))
+    return JSONResponse(view, status_code=201 if request.method == "POST" else 200)
+
+
 routes = [
     Route("/api/admin/services", list_services),
     Route("/api/admin/services", create_service, methods=["POST"]),
     Route("/api/admin/services/{service_id:int}", update_service, methods=["PATCH"]),
+    Route("/api/admin/services/{service_id:int}/categories", create_category, methods=["POST"]),
+    Route("/api/admin/categories/{category_id:int}", update_category, methods=["PATCH"]),
+    Route("/api/admin/organizations", list_organizations),
+    Route("/api/admin/organizations", save_organization, methods=["POST"]),
+    Route("/api/admin/organizations/{organization_id:int}", save_organization, methods=["PATCH"]),
     Route("/api/admin/agents", list_agents),
     Route("/api/admin/agents/{agent_id:int}", update_agent, methods=["PATCH"]),
 ]
