@@ -257,6 +257,7 @@ class Dispatcher:
                     "The agent was disconnected; you are back at the front of the queue",
                     now,
                     outbox,
+                    "system.agent_disconnected",
                 )
                 await session.refresh(chat)
                 await service._chat_event(session, chat, outbox)

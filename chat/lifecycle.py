@@ -125,11 +125,23 @@ class ChatService:
             outbox.add(f"agent:{agent_id}", {"type": "chat", "chat": snap})
 
     async def _system_message(
-        self, session: AsyncSession, chat_id: int, body: str, now: dt.datetime, outbox: Outbox
+        self,
+        session: AsyncSession,
+        chat_id: int,
+        body: str,
+        now: dt.datetime,
+        outbox: Outbox,
+        key: str | None = None,
+        **params: str,
     ) -> None:
-        """A line in the transcript (joins, transfers, endings), published after commit."""
+        """A line in the transcript (joins, transfers, endings), published after commit.
+
+        `body` is the English text kept on tickets; `key` and `params` let every
+        viewer read the line in their own language (static/i18n/*.json).
+        """
+        i18n = {"key": key, "params": params} if key else None
         [(row, _)] = await append_messages(
-            session, chat_id, [NewMessage(chat_id, "system", None, "", body, None)], now
+            session, chat_id, [NewMessage(chat_id, "system", None, "", body, None, i18n)], now
         )
         outbox.add(f"chat:{chat_id}", message_frame(row))
 
@@ -397,7 +409,13 @@ class ChatService:
             agent = await session.get(Agent, agent_id)
             assert agent is not None
             await self._system_message(
-                session, chat_id, f"{agent.name} joined the chat", now, outbox
+                session,
+                chat_id,
+                f"{agent.name} joined the chat",
+                now,
+                outbox,
+                "system.agent_joined",
+                name=agent.name,
             )
             await session.refresh(chat)
             await self._chat_event(session, chat, outbox)
@@ -471,6 +489,8 @@ class ChatService:
                 f"Transferred to {service.name}; waiting for an agent",
                 now,
                 outbox,
+                "system.transferred_to_service",
+                service=service.name,
             )
             await session.refresh(chat)
             await self._chat_event(session, chat, outbox)
@@ -503,7 +523,13 @@ class ChatService:
             if chat is None:
                 raise NotYourChat()
             await self._system_message(
-                session, chat_id, f"Transferred to {target.name}", now, outbox
+                session,
+                chat_id,
+                f"Transferred to {target.name}",
+                now,
+                outbox,
+                "system.transferred_to_agent",
+                name=target.name,
             )
             await session.refresh(chat)
             await self._chat_event(session, chat, outbox)
@@ -548,7 +574,14 @@ class ChatService:
                 EndedBy.INACTIVITY: "inactivity",
                 EndedBy.SYSTEM: "the system",
             }[ended_by]
-            await self._system_message(session, chat_id, f"Chat ended by {who}", now, outbox)
+            await self._system_message(
+                session,
+                chat_id,
+                f"Chat ended by {who}",
+                now,
+                outbox,
+                f"system.ended_by_{ended_by.value}",
+            )
             chat = await self._transition(
                 session,
                 chat_id,

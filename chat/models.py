@@ -7,6 +7,7 @@ principle 1). Transcript rows are written before they are delivered (principle 2
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
@@ -59,6 +60,9 @@ class ChatMessage(Base):
     author_name: Mapped[str] = mapped_column(String(120), default="")
     body: Mapped[str] = mapped_column(Text)
     client_id: Mapped[str | None] = mapped_column(String(64))
+    # System lines: a translation key and its parameters, so each viewer reads them
+    # in their own language; `body` keeps the English text for tickets and search.
+    i18n: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
 
     __table_args__ = (

@@ -41,6 +41,7 @@ class NewMessage:
     author_name: str
     body: str
     client_id: str | None
+    i18n: dict[str, Any] | None = None  # system lines: {"key": …, "params": {…}}
 
 
 def message_frame(row: ChatMessage) -> dict[str, Any]:
@@ -52,6 +53,7 @@ def message_frame(row: ChatMessage) -> dict[str, Any]:
         "author_name": row.author_name,
         "body": row.body,
         "client_id": row.client_id,
+        "i18n": row.i18n,
         "created_at": iso(row.created_at),
     }
 
@@ -117,6 +119,7 @@ async def append_messages(
                 author_name=m.author_name,
                 body=m.body,
                 client_id=m.client_id,
+                i18n=m.i18n,
                 created_at=now,
             )
             session.add(row)

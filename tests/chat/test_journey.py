@@ -24,6 +24,10 @@ async def test_customer_and_agent_chat_end_to_end_and_the_ticket_keeps_the_trans
     await bea.accept(chat["id"])
     assigned = await ana.expect("assigned")
     assert assigned["agent"]["name"] == "Bea"
+    joined = await ana.expect("message", lambda f: f["sender"] == "system")
+    # Each viewer renders system lines in their own language from the key.
+    assert joined["i18n"] == {"key": "system.agent_joined", "params": {"name": "Bea"}}
+    assert joined["body"] == "Bea joined the chat"
 
     await bea.expect("message", lambda f: f["body"] == "Hi, my invoice is wrong")
     await bea.say(chat["id"], "Hello Ana, let me look.")
