@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.routing import WebSocketRoute
 
-from chat import admin_api, http_api, pages
+from chat import admin_api, http_api, openapi, pages
 from chat.errors import DeskError
 from chat.runtime import Runtime
 from chat.settings import Settings
@@ -47,6 +47,7 @@ def create_app(
             *admin_api.routes,
             *ticket_api.routes,
             *portal_api.routes,
+            *openapi.routes,
             WebSocketRoute("/ws/widget", widget_socket),
             WebSocketRoute("/ws/console", console_socket),
             *pages.routes,
