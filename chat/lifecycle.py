@@ -34,6 +34,7 @@ from chat.models import AgentPresence, Chat, ChatMessage
 from chat.settings import Settings
 from chat.states import OPEN_STATES, ChatState, EndedBy, SurveyState, sources_of
 from chat.transcripts import NewMessage, TranscriptWriter, append_messages, iso, message_frame
+from ticketing import events
 from ticketing.clock import Clock
 from ticketing.conversion import FinishedChat, TranscriptLine, convert_chat
 from ticketing.db import transaction
@@ -239,6 +240,16 @@ class ChatService:
             )
             await session.refresh(chat)
             snap = await self.snapshot(session, chat)
+            await events.emit(
+                session,
+                events.DomainEvent(
+                    events.CHAT_STARTED,
+                    now,
+                    None,
+                    chat.id,
+                    {"service_id": service_id, "customer_id": customer_id, "subject": subject},
+                ),
+            )
         outbox.add(f"chat:{chat.id}", message_frame(rows[0][0]))
         self.publish(outbox)
         return snap
@@ -599,6 +610,16 @@ class ChatService:
             chat.ticket_id = ticket.id
             chat.survey = SurveyState.PENDING if had_agent else SurveyState.NONE
             await session.flush()
+            await events.emit(
+                session,
+                events.DomainEvent(
+                    events.CHAT_ENDED,
+                    now,
+                    ticket.id,
+                    chat_id,
+                    {"ended_by": ended_by.value, "status": status.value, "missed": False},
+                ),
+            )
             await self._chat_event(session, chat, outbox)
             snap = await self.snapshot(session, chat)
         outbox.add(
@@ -647,6 +668,16 @@ class ChatService:
             ticket = await self._convert(session, chat, TicketStatus.NEW, False, now)
             chat.ticket_id = ticket.id
             await session.flush()
+            await events.emit(
+                session,
+                events.DomainEvent(
+                    events.CHAT_ENDED,
+                    now,
+                    ticket.id,
+                    chat_id,
+                    {"ended_by": "system", "status": "new", "missed": True},
+                ),
+            )
             await self._chat_event(session, chat, outbox)
             statuses = {s.id: s for s in await desk.service_statuses(session, now)}
         status = statuses.get(chat.service_id)

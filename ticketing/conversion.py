@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ticketing import events
 from ticketing.models import (
     AuthorType,
     Survey,
@@ -109,4 +110,14 @@ async def convert_chat(session: AsyncSession, chat: FinishedChat, now: dt.dateti
     if chat.ask_for_rating:
         session.add(Survey(ticket_id=ticket.id, created_at=now))
     await session.flush()
+    await events.emit(
+        session,
+        events.DomainEvent(
+            events.TICKET_CREATED,
+            now,
+            ticket.id,
+            chat.chat_id,
+            {"origin": TicketOrigin.CHAT.value, "actor": "system"},
+        ),
+    )
     return ticket

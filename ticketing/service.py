@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ticketing import events
 from ticketing.business_hours import Schedule
 from ticketing.errors import DeskError, NotFound, TicketNotFound
 from ticketing.models import (
@@ -276,6 +277,16 @@ class TicketService:
                 created_at=now,
             )
         )
+        await events.emit(
+            session,
+            events.DomainEvent(
+                events.TICKET_CREATED,
+                now,
+                ticket.id,
+                ticket.chat_id,
+                {"origin": ticket.origin.value, "actor": who.actor.value},
+            ),
+        )
         if agent_id is not None:
             await self.assign(session, ticket, agent_id, who, now)
         await refresh_sla(session, ticket, now)
@@ -302,6 +313,7 @@ class TicketService:
                 "This ticket waits for a designated contact's approval before it is worked on."
             )
         check_transition(ticket.status, target, who.actor, reason)
+        previous = ticket.status
         session.add(_event(ticket, who, "status", ticket.status, target, now))
         if target is TicketStatus.CLOSED:
             session.add(_event(ticket, who, "close_reason", ticket.close_reason, reason, now))
@@ -318,6 +330,21 @@ class TicketService:
         ticket.updated_at = now
         await session.flush()
         await refresh_sla(session, ticket, now)
+        await events.emit(
+            session,
+            events.DomainEvent(
+                events.TICKET_STATUS_CHANGED,
+                now,
+                ticket.id,
+                ticket.chat_id,
+                {
+                    "from": previous.value,
+                    "to": target.value,
+                    "reason": reason.value if reason else None,
+                    "actor": who.actor.value,
+                },
+            ),
+        )
 
     async def assign(
         self,
@@ -343,6 +370,16 @@ class TicketService:
                 await self.change_status(session, ticket, TicketStatus.OPEN, who, now)
         await session.flush()
         await refresh_sla(session, ticket, now)
+        await events.emit(
+            session,
+            events.DomainEvent(
+                events.TICKET_UPDATED,
+                now,
+                ticket.id,
+                ticket.chat_id,
+                {"change": "agent", "agent_id": agent_id, "actor": who.actor.value},
+            ),
+        )
 
     async def reply(
         self,
@@ -388,6 +425,21 @@ class TicketService:
                     raise InvalidTicket("A reply can leave the ticket open, pending or resolved.")
                 await self.change_status(session, ticket, set_status, who, now)
         await session.flush()
+        await events.emit(
+            session,
+            events.DomainEvent(
+                events.TICKET_UPDATED,
+                now,
+                ticket.id,
+                ticket.chat_id,
+                {
+                    "change": "note" if internal else "reply",
+                    "message_id": message.id,
+                    "internal": internal,
+                    "actor": who.actor.value,
+                },
+            ),
+        )
         return message
 
     async def update_fields(
@@ -446,6 +498,17 @@ class TicketService:
         ticket.updated_at = now
         await session.flush()
         await refresh_sla(session, ticket, now)
+        if values:
+            await events.emit(
+                session,
+                events.DomainEvent(
+                    events.TICKET_UPDATED,
+                    now,
+                    ticket.id,
+                    ticket.chat_id,
+                    {"change": "fields", "fields": sorted(values), "actor": who.actor.value},
+                ),
+            )
 
     async def approve(
         self, session: AsyncSession, ticket: Ticket, contact: Customer, now: dt.datetime

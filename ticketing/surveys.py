@@ -12,6 +12,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ticketing import events
 from ticketing.errors import InvalidRating, NoSurvey, SurveyAlreadyAnswered
 from ticketing.models import Survey
 
@@ -44,6 +45,16 @@ async def answer_survey(
     if result.rowcount != 1:  # type: ignore[attr-defined]
         raise SurveyAlreadyAnswered()
     await session.refresh(survey)
+    await events.emit(
+        session,
+        events.DomainEvent(
+            events.SURVEY_ANSWERED,
+            now,
+            ticket_id,
+            None,
+            {"rating": survey.rating, "comment": survey.comment},
+        ),
+    )
     return survey
 
 

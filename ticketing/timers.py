@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from ticketing import events
 from ticketing.business_hours import Schedule
 from ticketing.db import transaction
 from ticketing.models import AuthorType, Service, Ticket, TicketMessage, TicketStatus
@@ -108,6 +109,16 @@ async def _inactivity(
         if await tickets.record_reminder(session, ticket.id, seen, now):
             _system_reply(session, ticket, REMINDER_TEXT, now)
             session.add(_event(ticket, SYSTEM, "reminder", seen, seen + 1, now))
+            await events.emit(
+                session,
+                events.DomainEvent(
+                    events.TICKET_REMINDER,
+                    now,
+                    ticket.id,
+                    ticket.chat_id,
+                    {"reminder": seen + 1},
+                ),
+            )
             report.reminded.append(ticket.id)
     elif due.action is InactivityAction.CLOSE_INACTIVE:
         await tickets.change_status(
