@@ -6,9 +6,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.routing import WebSocketRoute
 
 from chat import admin_api, http_api, openapi, pages
+from chat.body_limit import BodyLimit
 from chat.errors import DeskError
 from chat.runtime import Runtime
 from chat.settings import Settings
@@ -25,6 +27,7 @@ def create_app(
     settings: Settings | None = None, clock: Clock | None = None, *, run_timers: bool = True
 ) -> Starlette:
     settings = settings or Settings.from_env()
+    settings.check_production_safety()
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -53,6 +56,7 @@ def create_app(
             *pages.routes,
         ],
         exception_handlers={DeskError: http_api.json_error},
+        middleware=[Middleware(BodyLimit, max_bytes=settings.max_body_bytes)],
         lifespan=lifespan,
     )
     app.state.settings = settings

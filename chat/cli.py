@@ -10,7 +10,7 @@ import os
 import signal
 import sys
 
-from chat.settings import Settings
+from chat.settings import InsecureSettings, Settings
 
 
 def _serve(settings: Settings) -> None:
@@ -113,6 +113,11 @@ def main(argv: list[str] | None = None) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     settings = Settings.from_env()
+    if args.command in ("serve", "worker"):
+        try:
+            settings.check_production_safety()
+        except InsecureSettings as exc:
+            sys.exit(f"Refusing to start: {exc}")
     if args.command == "serve":
         _serve(settings)
     elif args.command == "worker":

@@ -78,3 +78,15 @@ class DatabaseUnavailable(ChatError):
     code = "database_unavailable"
     message = "Your message was not saved; it will be sent again when the connection is back."
     http_status = 503
+
+
+class ChatRateLimited(ChatError):
+    code = "rate_limited"
+    message = "This chat is receiving too many messages; please slow down."
+    http_status = 429
+
+
+class TooManyChats(ChatError):
+    code = "too_many_chats"
+    message = "Too many new chats from your network; please try again later."
+    http_status = 429

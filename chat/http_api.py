@@ -7,6 +7,7 @@ Endpoints stay thin: parse, call one service function, render. Every error is a
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from sqlalchemy import update
@@ -56,6 +57,12 @@ class BadLogin(DeskError):
     code = "bad_login"
     message = "Wrong email or password."
     http_status = 401
+
+
+class TooManyAttempts(DeskError):
+    code = "too_many_attempts"
+    message = "Too many failed logins. Wait a few minutes and try again."
+    http_status = 429
 
 
 class CsrfFailed(DeskError):
@@ -148,9 +155,16 @@ async def login(request: Request) -> Response:
     email, password = data.get("email"), data.get("password")
     if not isinstance(email, str) or not isinstance(password, str) or len(password) > 1024:
         raise BadLogin()
+    ip = request.client.host if request.client else "?"
+    account = email.strip().lower()[:254]
+    limits, now = runtime.limits, time.monotonic()
+    if limits.login_per_ip.blocked(ip, now) or limits.login_per_account.blocked(account, now):
+        raise TooManyAttempts()
     async with runtime.sessions() as session:
         agent = await authenticate(session, email, password)
     if agent is None:
+        limits.login_per_ip.allow(ip, now)
+        limits.login_per_account.allow(account, now)
         raise BadLogin()
     client = request.client.host if request.client else ""
     token, csrf = await start_session(

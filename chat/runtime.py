@@ -17,6 +17,7 @@ from chat.bus import Bus
 from chat.dispatcher import Dispatcher
 from chat.hub import Hub
 from chat.lifecycle import ChatService
+from chat.ratelimit import EdgeLimits
 from chat.settings import Settings
 from chat.transcripts import TranscriptWriter
 from ticketing.clock import Clock, SystemClock
@@ -35,6 +36,7 @@ class Runtime:
     hub: Hub
     dispatcher: Dispatcher
     tokens: CustomerTokens
+    limits: EdgeLimits
     _stack: AsyncExitStack = field(default_factory=AsyncExitStack, repr=False)
 
     @classmethod
@@ -74,6 +76,7 @@ class Runtime:
             hub=hub,
             dispatcher=dispatcher,
             tokens=CustomerTokens(settings.secret_key),
+            limits=EdgeLimits.from_settings(settings),
             _stack=stack,
         )
 

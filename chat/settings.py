@@ -12,6 +12,11 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 DEV_SECRET_MARKER = "dev-insecure-"
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+class InsecureSettings(RuntimeError):
+    """The configuration is unsafe to run with; the message says what to change."""
 
 
 def _read_dotenv(path: Path = Path(".env")) -> dict[str, str]:
@@ -61,7 +66,12 @@ class Settings:
     max_message_chars: int = 5000
     rate_messages_per_second: float = 10.0
     rate_burst: int = 30
+    rate_chat_messages_per_minute: int = 120  # both sides of one chat together
+    rate_new_chats_per_ip_per_hour: int = 20
+    login_failures_allowed: int = 5  # per IP and per account, every 5 minutes
     send_queue_limit: int = 1000
+    # Attachments (10 MB) plus multipart overhead; every other body is far smaller.
+    max_body_bytes: int = 11 * 1024 * 1024
     session_max_age_seconds: int = 14 * 24 * 3600
     bus_prefix: str = "chatdesk"
     environment: str = "development"
@@ -97,3 +107,20 @@ class Settings:
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def on_loopback(self) -> bool:
+        return self.host in LOOPBACK_HOSTS
+
+    def check_production_safety(self) -> None:
+        """Refuse to serve the world with a development secret (signed tokens would be
+        forgeable by anybody who can read this checkout's data folder)."""
+        if self.on_loopback and self.environment != "production":
+            return
+        if not self.secret_key or self.secret_key.startswith(DEV_SECRET_MARKER):
+            raise InsecureSettings(
+                "SECRET_KEY must be set (a long random value) when Chatdesk listens on "
+                f"{self.host} or ENVIRONMENT=production; the development secret is refused."
+            )
+        if len(self.secret_key) < 32:
+            raise InsecureSettings("SECRET_KEY must be at least 32 characters long.")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from sqlalchemy import and_, or_, select
@@ -9,7 +10,7 @@ from starlette.websockets import WebSocket
 
 from chat.auth import SESSION_COOKIE, session_agent
 from chat.connection import Client
-from chat.errors import ChatNotFound, DeskError
+from chat.errors import ChatNotFound, ChatRateLimited, DeskError
 from chat.models import Chat
 from chat.protocol import CONSOLE_FRAMES
 from chat.runtime import Runtime
@@ -105,6 +106,8 @@ class ConsoleSession:
 
     async def message(self, frame: dict[str, Any]) -> None:
         chat_id = await self._my_chat(frame["chat_id"])
+        if not self.runtime.limits.chat_messages.allow(chat_id, time.monotonic()):
+            raise ChatRateLimited()
         row, _ = await self.runtime.writer.append(
             NewMessage(
                 chat_id, "agent", self.agent.id, self.agent.name, frame["body"], frame["client_id"]

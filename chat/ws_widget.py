@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from starlette.websockets import WebSocket
 
 from chat.auth import allowed_origins
 from chat.connection import Client
-from chat.errors import NoOpenChat
+from chat.errors import ChatRateLimited, NoOpenChat, TooManyChats
 from chat.protocol import WIDGET_FRAMES
 from chat.runtime import Runtime
 from chat.states import ChatState, EndedBy, SurveyState
@@ -89,6 +90,12 @@ class WidgetSession:
         # processes needn't recompute anything for a page view.
         runtime.hub.request_refresh()
 
+    def _count_new_chat(self) -> None:
+        """New chats (and messages left) per IP per hour: a flood stops here."""
+        ip = self.client.websocket.client.host if self.client.websocket.client else "?"
+        if not self.runtime.limits.new_chats_per_ip.allow(ip, time.monotonic()):
+            raise TooManyChats()
+
     def _open_chat(self) -> int:
         if self.chat_id is None or self.chat_id not in self.client.chat_ids:
             raise NoOpenChat()
@@ -96,6 +103,7 @@ class WidgetSession:
 
     async def start_chat(self, frame: dict[str, Any]) -> None:
         runtime = self.runtime
+        self._count_new_chat()
         snapshot = await runtime.service.start_chat(
             self.customer_id,
             frame["service_id"],
@@ -112,6 +120,8 @@ class WidgetSession:
 
     async def message(self, frame: dict[str, Any]) -> None:
         chat_id = self._open_chat()
+        if not self.runtime.limits.chat_messages.allow(chat_id, time.monotonic()):
+            raise ChatRateLimited()
         row, _ = await self.runtime.writer.append(
             NewMessage(
                 chat_id, "customer", self.customer_id, self.name, frame["body"], frame["client_id"]
@@ -149,6 +159,7 @@ class WidgetSession:
         self.client.send(event)
 
     async def leave_message(self, frame: dict[str, Any]) -> None:
+        self._count_new_chat()
         ticket_id = await self.runtime.service.leave_message(
             self.customer_id,
             frame["service_id"],
