@@ -79,7 +79,11 @@ class Client:
                 text = await self._queue.get()
                 if text is None:
                     break
-                await ws.send_text(text)
+                try:
+                    await ws.send_text(text)
+                except UnicodeEncodeError:
+                    # One frame that can't be UTF-8 must not silence the socket for good.
+                    log.error("dropped a frame that is not valid UTF-8 (%s)", self.role)
         except (WebSocketDisconnect, RuntimeError, OSError):
             self.closed = True
             return

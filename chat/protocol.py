@@ -78,10 +78,20 @@ def _bool(name: str, value: Any, _: Limits) -> bool:
     return value
 
 
+def _valid_unicode(name: str, value: str) -> None:
+    """JSON can carry lone surrogates (\\ud800) that no UTF-8 text, database or
+    browser accepts; refuse them here rather than fail later on the way out."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise FrameError(f"'{name}' is not valid text.") from None
+
+
 def _text(limit: int) -> Check:
     def check(name: str, value: Any, _: Limits) -> str:
         if not isinstance(value, str):
             raise FrameError(f"'{name}' must be text.")
+        _valid_unicode(name, value)
         if len(value) > limit:
             raise FrameError(f"'{name}' may be at most {limit} characters.")
         return value.strip()
@@ -104,6 +114,7 @@ def _required_text(limit: int) -> Check:
 def _body(name: str, value: Any, limits: Limits) -> str:
     if not isinstance(value, str):
         raise FrameError(f"'{name}' must be text.")
+    _valid_unicode(name, value)
     if len(value) > limits.max_message_chars:
         raise MessageTooLong(f"A message may be at most {limits.max_message_chars} characters.")
     if not value.strip():
@@ -221,6 +232,8 @@ def parse_frame(raw: str | bytes | None, spec: Spec, limits: Limits) -> dict[str
     if not isinstance(data, dict):
         raise FrameError("A frame must be a JSON object.")
     kind = data.get("type")
+    if isinstance(kind, str):
+        kind = kind.encode("utf-8", "replace").decode("utf-8")  # safe to echo in a message
     if not isinstance(kind, str) or kind not in spec:
         raise UnknownType(
             f"Unknown frame type: {str(kind)[:40]!r}." if kind else "A frame needs a 'type'."

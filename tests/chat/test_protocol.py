@@ -927,3 +927,13 @@ def test_a_console_hello_map_is_parsed_or_refused_with_a_frame_error(
     chats: dict[str, int],
 ) -> None:
     _assert_valid_or_frame_error(_dumps({"type": "hello", "chats": chats}), CONSOLE_FRAMES)
+
+
+@pytest.mark.parametrize("field", ["body", "client_id"])
+def test_a_lone_surrogate_is_refused_at_the_edge(field: str) -> None:
+    """Valid JSON, invalid text: echoing it back once silenced the socket for good."""
+    frame = {"type": "message", "client_id": "c", "body": "hi"}
+    frame[field] = "\ud800"
+    with pytest.raises(FrameError) as refused:
+        parse_frame(json.dumps(frame), WIDGET_FRAMES, Limits(65536, 5000))
+    assert refused.value.code == "bad_frame" and "valid text" in refused.value.message
