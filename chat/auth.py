@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import os
 import secrets
 from dataclasses import dataclass
 
@@ -31,7 +32,14 @@ CSRF_COOKIE = "chatdesk_csrf"
 CSRF_HEADER = "x-csrf-token"
 _CUSTOMER_SALT = "chatdesk.customer-token"
 
-_hasher = PasswordHasher()
+# argon2-cffi's defaults (64 MiB, 3 passes) in production. The test suite, which
+# hashes hundreds of throwaway passwords, sets CHATDESK_TEST_FAST_HASHING=1 for a
+# cheap profile; nothing else should.
+_hasher = (
+    PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    if os.environ.get("CHATDESK_TEST_FAST_HASHING") == "1"
+    else PasswordHasher()
+)
 # Verifying against this when the email is unknown keeps the timing of a failed
 # login the same whether or not the account exists.
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))

@@ -18,8 +18,12 @@ from pathlib import Path
 
 import pytest
 
-from chat.migrate import upgrade
-from tests.support import LiveDesk, start_desk
+# Cheap password hashing for the hundreds of throwaway agents tests create
+# (set before chat.auth is imported; production keeps argon2's defaults).
+os.environ.setdefault("CHATDESK_TEST_FAST_HASHING", "1")
+
+from chat.migrate import upgrade  # noqa: E402
+from tests.support import LiveDesk, start_desk  # noqa: E402
 
 PG_ADMIN_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
