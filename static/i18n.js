@@ -122,11 +122,25 @@ export function formatNumber(value) {
   return new Intl.NumberFormat(language).format(value);
 }
 
+/**
+ * The locale for dates: the reader's own regional variant of the language we show
+ * (en-GB writes 23/11/2026, nl-BE differs from nl-NL), else the language itself.
+ */
+function dateLocale() {
+  const preferred = browserLanguages().find((tag) => matchLanguage(tag) === language);
+  if (!preferred) return language;
+  try {
+    return Intl.DateTimeFormat.supportedLocalesOf([preferred]).length ? preferred : language;
+  } catch {
+    return language; // not a valid tag
+  }
+}
+
 /** A date and time in the reader's locale and own time zone. */
 export function formatDateTime(iso, options = { dateStyle: 'medium', timeStyle: 'short' }) {
   const date = iso instanceof Date ? iso : new Date(iso);
   if (Number.isNaN(date.getTime())) return '';
-  return new Intl.DateTimeFormat(language, options).format(date);
+  return new Intl.DateTimeFormat(dateLocale(), options).format(date);
 }
 
 export function formatTime(iso) {

@@ -8,16 +8,20 @@ ticket (internal notes never reach a customer by any path).
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
-from sqlalchemy import exists, func, or_, select
+from sqlalchemy import String, cast, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ticketing.access import Principal, visible_tickets
 from ticketing.conversion import TranscriptLine
 from ticketing.errors import TicketNotFound
 from ticketing.models import (
+    Agent,
     Attachment,
+    AuthorType,
+    Customer,
     Priority,
     Survey,
     Ticket,
@@ -168,10 +172,14 @@ async def search_tickets(
             TicketMessage.ticket_id == Ticket.id, func.lower(TicketMessage.body).like(pattern)
         )
         query = query.where(or_(func.lower(Ticket.subject).like(pattern), in_messages))
+    if tag:
+        # Tags are a JSON list of clean lower-case words: match the quoted element in its
+        # text form (portable across dialects), before paginating so `total` is right.
+        quoted = json.dumps(tag.strip().lower())
+        escaped = quoted.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        query = query.where(cast(Ticket.tags, String).like(f"%{escaped}%", escape="\\"))
     rows, total = await _page(session, query, page, per_page)
     items = [agent_summary(t) for t in rows]
-    if tag:  # tags are a JSON list: filtered here, portable across dialects
-        items = [t for t in items if tag.lower() in t["tags"]]
     page, per_page = _page_numbers(page, per_page)
     return {"items": items, "page": page, "per_page": per_page, "total": total}
 
@@ -255,9 +263,22 @@ async def ticket_detail(
         "close_reasons": sorted(r.value for r in allowed_close_reasons(ticket.status, actor)),
     }
     if agent_view:
-        events = await session.scalars(
-            select(TicketEvent).where(TicketEvent.ticket_id == ticket.id).order_by(TicketEvent.id)
+        events = list(
+            await session.scalars(
+                select(TicketEvent)
+                .where(TicketEvent.ticket_id == ticket.id)
+                .order_by(TicketEvent.id)
+            )
         )
+        agents, customers = await _history_names(session, events)
+
+        def agent_name(value: str | None) -> str | None:
+            return agents.get(int(value)) if value and value.isdigit() else None
+
+        def actor_name(e: TicketEvent) -> str | None:
+            names = {AuthorType.AGENT: agents, AuthorType.CUSTOMER: customers}.get(e.actor_type)
+            return names.get(e.actor_id) if names and e.actor_id is not None else None
+
         detail["history"] = [
             {
                 "field": e.field,
@@ -265,12 +286,43 @@ async def ticket_detail(
                 "to": e.new_value,
                 "actor_type": e.actor_type.value,
                 "actor_id": e.actor_id,
+                "actor_name": actor_name(e),
+                # The assignee changes name agents: every agent may read who, not only admins.
+                **(
+                    {"from_name": agent_name(e.old_value), "to_name": agent_name(e.new_value)}
+                    if e.field == "agent"
+                    else {}
+                ),
                 "at": _iso(e.created_at),
             }
             for e in events
         ]
         detail["sla"] = sla
     return detail
+
+
+async def _history_names(
+    session: AsyncSession, events: list[TicketEvent]
+) -> tuple[dict[int, str], dict[int, str]]:
+    """Names of the agents and customers a ticket's history mentions (two queries at most)."""
+    agent_ids = {e.actor_id for e in events if e.actor_type is AuthorType.AGENT and e.actor_id}
+    for e in events:
+        if e.field == "agent":
+            agent_ids |= {int(v) for v in (e.old_value, e.new_value) if v and v.isdigit()}
+    customer_ids = {
+        e.actor_id for e in events if e.actor_type is AuthorType.CUSTOMER and e.actor_id
+    }
+    agents: dict[int, str] = {}
+    customers: dict[int, str] = {}
+    if agent_ids:
+        rows = await session.execute(select(Agent.id, Agent.name).where(Agent.id.in_(agent_ids)))
+        agents = {i: n for i, n in rows.all()}
+    if customer_ids:
+        rows = await session.execute(
+            select(Customer.id, Customer.name).where(Customer.id.in_(customer_ids))
+        )
+        customers = {i: n for i, n in rows.all() if n}
+    return agents, customers
 
 
 async def add_customer_reply(session: AsyncSession, ticket_id: int, line: TranscriptLine) -> None:

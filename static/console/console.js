@@ -297,6 +297,16 @@ function onNewOffer(offer) {
   );
 }
 
+/** Alt+T opens a new ticket (Movidesk's shortcut), from any tab. */
+function onShortcut(event) {
+  if (!session.agent || el.app.hidden) return;
+  // event.code, not event.key: on a Mac, Alt+T types "†".
+  if (event.altKey && !event.ctrlKey && !event.metaKey && !event.shiftKey && event.code === 'KeyT') {
+    event.preventDefault();
+    tickets.openNewTicket();
+  }
+}
+
 // ---------------------------------------------------------------- start
 
 async function main() {
@@ -326,7 +336,12 @@ async function main() {
   chats = new ActiveChats({ me: () => session.agent || {}, services: () => session.services, send });
   offers = new OfferList({ serviceName, send, onNew: onNewOffer });
   queue = new QueueList({ serviceName });
-  tickets = new TicketsView({ serviceName, notice });
+  tickets = new TicketsView({
+    serviceName,
+    notice,
+    me: () => session.agent,
+    showTickets: () => showView('tickets'),
+  });
 
   el.loginForm.addEventListener('submit', login);
   byId('logout').addEventListener('click', logout);
@@ -342,6 +357,7 @@ async function main() {
   });
   el.navChats.addEventListener('click', () => showView('chats'));
   el.navTickets.addEventListener('click', () => showView('tickets'));
+  document.addEventListener('keydown', onShortcut);
   // Any click may be the gesture that allows sound.
   document.addEventListener('pointerdown', unlockAudio, { once: true });
 

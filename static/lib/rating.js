@@ -10,10 +10,11 @@ const MAX_COMMENT_CHARS = 2000;
 /**
  * @param {object} options
  *   idPrefix   unique prefix for element ids (labels need them)
+ *   question   the legend (default: "How was your chat?"; the portal asks about a ticket)
  *   onSubmit({rating, comment})  called when a rating is chosen and Send is pressed
  * @returns {{element, setBusy(bool), showError(text), reset()}}
  */
-export function createRating({ idPrefix, onSubmit }) {
+export function createRating({ idPrefix, onSubmit, question = t('rating.question') }) {
   let rating = null;
   const commentId = `${idPrefix}-comment`;
   const errorId = `${idPrefix}-error`;
@@ -40,7 +41,7 @@ export function createRating({ idPrefix, onSubmit }) {
 
   const element = h('form', { class: 'cd-rating', novalidate: true },
     h('fieldset', { class: 'cd-rating__fieldset', 'aria-describedby': errorId },
-      h('legend', { id: legendId, class: 'cd-rating__legend', text: t('rating.question') }),
+      h('legend', { id: legendId, class: 'cd-rating__legend', text: question }),
       h('div', { class: 'cd-rating__options', role: 'group', 'aria-labelledby': legendId }, buttons),
       h('div', { class: 'cd-rating__scale', 'aria-hidden': 'true' },
         h('span', { text: t('rating.label_1') }),

@@ -212,7 +212,18 @@ async def test_agents_search_filter_and_bulk_change(desk: LiveDesk) -> None:
         )
         assert done.status_code == 200
         assert await found(tag="refund") == sorted(ids)
+        # The tag filters before paginating: the page is full and the total counts tagged ones.
+        tagged = (await agent.get("/api/tickets", params={"tag": "refund", "per_page": 1})).json()
+        assert tagged["total"] == 3 and len(tagged["items"]) == 1
+        assert await found(tag="ref") == [] and await found(tag="re_und") == []
         assert await found(agent_id=bea.agent.id) == sorted([*ids, phone])
+        # The history names who did it and whom it was assigned to (not just ids).
+        history = (await agent.get(f"/api/tickets/{ids[0]}")).json()["history"]
+        assigned = next(h for h in history if h["field"] == "agent")
+        assert assigned["actor_name"] == "Bea" and assigned["to_name"] == "Bea"
+        assert assigned["from_name"] is None
+        created_by = next(h for h in history if h["field"] == "status")
+        assert created_by["actor_type"] == "customer" and "actor_name" in created_by
 
 
 async def test_attachments_are_checked_by_content_and_served_safely(desk: LiveDesk) -> None:
