@@ -152,6 +152,8 @@ function applyPresence(presence) {
 }
 
 function onStatus(status) {
+  // Presence travels on the socket: the menu works only while it is connected.
+  el.presence.disabled = status !== 'connected';
   el.connection.dataset.status = status;
   el.connection.textContent = status === 'connected' ? '' : t(`console.connection_${status}`);
   if (status === 'reconnecting') checkSession();

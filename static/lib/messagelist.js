@@ -2,9 +2,19 @@
 // message. Messages being sent (no seq yet) sit at the end, keyed by client_id, and
 // move into place when the server's copy arrives. Bodies and names are text only.
 import { h, isNearBottom } from './dom.js';
-import { formatTime, t } from '../i18n.js';
+import { formatTime, hasKey, t } from '../i18n.js';
 
 const STATUS_KEYS = { sending: 'message.sending', sent: 'message.sent', failed: 'message.failed' };
+
+// System lines carry a translation key (docs/protocol.md): each viewer reads them in
+// their own language; the English body is the fallback for an unknown key.
+function bodyText(message, sender) {
+  const i18n = message.i18n;
+  if (sender === 'system' && i18n && typeof i18n.key === 'string' && hasKey(i18n.key)) {
+    return t(i18n.key, i18n.params && typeof i18n.params === 'object' ? i18n.params : {});
+  }
+  return message.body ?? '';
+}
 
 export class MessageList {
   /**
@@ -78,7 +88,7 @@ export class MessageList {
     if (side === 'theirs' && message.author_name) {
       item.append(h('div', { class: 'cd-msg__author', text: message.author_name }));
     }
-    item.append(h('div', { class: 'cd-msg__body', text: message.body ?? '' }));
+    item.append(h('div', { class: 'cd-msg__body', text: bodyText(message, sender) }));
     if (side !== 'system') {
       const meta = h('div', { class: 'cd-msg__meta' });
       if (message.created_at) {

@@ -1,7 +1,7 @@
 // Screens (b) waiting, (c) chat and (d) ended: one transcript with the panel around
 // it changing by chat state: the queue card while waiting, the composer while the
 // chat is open, "Chat ended" with the satisfaction prompt afterwards.
-import { byId } from '../lib/dom.js';
+import { byId, isNearBottom } from '../lib/dom.js';
 import { MessageList } from '../lib/messagelist.js';
 import { createRating } from '../lib/rating.js';
 import { TypingIndicator, TypingNotifier } from '../lib/typing.js';
@@ -120,6 +120,8 @@ export class ChatView {
   /** Lay the screen out for a chat snapshot's state. */
   showState(chat) {
     const previous = this.state;
+    // Showing or hiding panels changes the log's height: keep the newest line in view.
+    const stick = isNearBottom(this.el.log);
     this.state = chat.state;
     const open = OPEN_STATES.has(chat.state);
     this.el.waiting.hidden = !(chat.state === 'waiting' || chat.state === 'offered');
@@ -136,6 +138,7 @@ export class ChatView {
       this.el.endedTicket.hidden = !chat.ticket_id;
       if (previous && OPEN_STATES.has(previous)) this.el.endedTitle.focus();
     }
+    if (stick) this.messages.scrollToEnd();
   }
 
   setQueue(position, seconds) {

@@ -681,12 +681,6 @@ async def test_each_language_renders_without_missing_keys(
     problems.assert_none()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="system lines (joins, transfers, endings) are built in English on the server "
-    "(chat/lifecycle.py) and shown verbatim in every language",
-)
 async def test_system_lines_in_the_widget_follow_its_language(
     desk: LiveDesk, browser: Browser
 ) -> None:
