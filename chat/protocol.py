@@ -159,6 +159,14 @@ def _rating(name: str, value: Any, _: Limits) -> int:
     return value
 
 
+def _user(name: str, value: Any, limits: Limits) -> dict[str, Any]:
+    """A signed identity from the host site; its signature is checked by chat/identity.py."""
+    if not isinstance(value, dict) or len(value) > 10:
+        raise FrameError(f"'{name}' must be an object of identifier, timestamp and hash.")
+    allowed = {"identifier", "timestamp", "hash", "name", "email"}
+    return {k: v for k, v in value.items() if k in allowed and isinstance(v, str | int)}
+
+
 def _token(name: str, value: Any, limits: Limits) -> str | None:
     return None if value is None else _text(512)(name, value, limits)
 
@@ -172,6 +180,7 @@ WIDGET_FRAMES: Spec = {
         "last_seq": (_int, False),
         "lang": (_text(10), False),
         "site": (_text(200), False),
+        "user": (_user, False),
     },
     "start_chat": {
         "service_id": (_int, True),

@@ -205,13 +205,17 @@ const PARENT_HANDLERS = {
   },
   setUser(message) {
     const user = {};
-    for (const key of ['name', 'email', 'identifier', 'hash', 'timestamp']) {
+    for (const key of ['name', 'email', 'identifier', 'hash']) {
       if (typeof message.user?.[key] === 'string') user[key] = message.user[key];
     }
+    const timestamp = Number(message.user?.timestamp);
+    if (Number.isInteger(timestamp)) user.timestamp = timestamp;
     state.user = user;
     // Another person logged in on this browser: they must not see the last one's chats.
     if (user.identifier && conn.identifier && conn.identifier !== user.identifier) resetCustomer();
     if (user.identifier) conn.identifier = user.identifier;
+    // Signed by the host site's server: the desk can trust who this visitor is.
+    if (user.identifier && user.hash && user.timestamp !== undefined) conn.useSignedUser(user);
     form.prefill({ name: user.name, email: user.email });
   },
   reset() {

@@ -75,6 +75,15 @@ export class WidgetConnection {
     this.socket.start();
   }
 
+  /**
+   * A signed identity from the host site (identifier, timestamp, hash): sent with the
+   * next hello, which the server accepts once per connection, so reconnect to present it.
+   */
+  useSignedUser(user) {
+    this.signedUser = user;
+    if (this.socket.isOpen()) this.socket.connectNow();
+  }
+
   /** The identity the host page gave with setUser, remembered with the token. */
   get identifier() {
     return storage.get(IDENTIFIER_KEY);
@@ -94,6 +103,7 @@ export class WidgetConnection {
     };
     const hello = { type: 'hello', token: this.sentToken, last_seq: this.resumed.lastSeq, lang: this.lang };
     if (this.site) hello.site = this.site;
+    if (this.signedUser) hello.user = this.signedUser;
     this.socket.send(hello);
   }
 

@@ -52,7 +52,13 @@ HYPOTHESIS = settings(
 # One fully filled, valid example of every frame type (without "type").
 VALID_FIELDS: dict[str, dict[str, dict[str, Any]]] = {
     "widget": {
-        "hello": {"token": "tok.en", "last_seq": 3, "lang": "en", "site": "https://shop.test"},
+        "hello": {
+            "token": "tok.en",
+            "last_seq": 3,
+            "lang": "en",
+            "site": "https://shop.test",
+            "user": {"identifier": "c-1", "timestamp": 1800000000, "hash": "a" * 64},
+        },
         "start_chat": {
             "service_id": 1,
             "name": "Ada Lovelace",
@@ -94,6 +100,7 @@ FIELD_KINDS: dict[str, str] = {
     "last_seq": "int",
     "lang": "text",
     "site": "text",
+    "user": "user",
     "service_id": "int",
     "name": "text",
     "email": "email",
@@ -130,6 +137,7 @@ WRONG_VALUES: dict[str, list[Any]] = {
     "bool": [0, 1, "true", "false", "", [], {}, 1.0],
     "choice": ["", "closed", "Resolved", "ONLINE", 1, True, [], {}, ["open"]],
     "seq_map": ["", "x", 1, True, [], [["1", 2]], {"1": -1}, {"1": True}, {"1": "2"}, {"1": 1.5}],
+    "user": ["", "x", 1, True, [], ["c-1"], {str(n): n for n in range(11)}],
 }
 
 ALL_FIELDS = sorted(
@@ -252,7 +260,14 @@ def test_console_hello_accepts_an_empty_map_and_exactly_100_chats() -> None:
 
 def test_widget_hello_accepts_a_null_token() -> None:
     frame = _parse("widget", {"type": "hello", "token": None})
-    assert frame == {"type": "hello", "token": None, "last_seq": None, "lang": None, "site": None}
+    assert frame == {
+        "type": "hello",
+        "token": None,
+        "last_seq": None,
+        "lang": None,
+        "site": None,
+        "user": None,
+    }
 
 
 def test_a_transfer_naming_neither_agent_nor_service_still_parses() -> None:
@@ -838,6 +853,15 @@ def _assert_well_typed(name: str, value: Any) -> None:
         assert type(value) is str and value.strip() and len(value) <= MAX_MESSAGE_CHARS
     elif field_kind == "choice":
         assert value in {"resolved", "open", "online", "away", "offline"}
+    elif field_kind == "user":
+        assert type(value) is dict and set(value) <= {
+            "identifier",
+            "timestamp",
+            "hash",
+            "name",
+            "email",
+        }
+        assert all(isinstance(v, str | int) for v in value.values())
     elif field_kind == "seq_map":
         assert type(value) is dict and len(value) <= 100
         for key, seq in value.items():
@@ -891,6 +915,11 @@ def _field_values(name: str) -> st.SearchStrategy[Any]:
         "body": st.text(max_size=30),
         "choice": st.sampled_from(["resolved", "open", "online", "away", "offline"]),
         "seq_map": st.dictionaries(DIGITISH, st.integers(min_value=-1, max_value=MAX_INT + 1)),
+        "user": st.dictionaries(
+            st.sampled_from(["identifier", "timestamp", "hash", "x"]),
+            st.one_of(st.text(max_size=8), st.integers()),
+            max_size=4,
+        ),
     }[FIELD_KINDS[name]]
     return st.one_of(valid, JSON_VALUES)
 
