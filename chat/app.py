@@ -9,7 +9,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import WebSocketRoute
 
-from chat import admin_api, http_api, openapi, pages
+from chat import admin_api, admin_integrations, http_api, openapi, pages
 from chat.body_limit import BodyLimit
 from chat.errors import DeskError
 from chat.runtime import Runtime
@@ -48,6 +48,7 @@ def create_app(
         routes=[
             *http_api.routes,
             *admin_api.routes,
+            *admin_integrations.routes,
             *ticket_api.routes,
             *portal_api.routes,
             *openapi.routes,

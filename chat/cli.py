@@ -1,4 +1,4 @@
-"""`python -m chat serve|worker|migrate|bootstrap|create-agent`."""
+"""`python -m chat serve|worker|mail|migrate|bootstrap|create-agent`."""
 
 from __future__ import annotations
 
@@ -43,6 +43,24 @@ async def _worker(settings: Settings) -> None:
         await stop.wait()
     finally:
         await runtime.stop()
+
+
+async def _mail(settings: Settings) -> None:
+    """The SMTP receiver: email to the support address becomes tickets and replies."""
+    from ticketing.mail_out import MailSettings
+    from ticketing.mail_server import serve_mail
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await serve_mail(
+        settings.database_url,
+        MailSettings.from_settings(settings),
+        settings.mail_listen_host,
+        settings.mail_listen_port,
+        stop,
+    )
 
 
 async def _bootstrap(settings: Settings) -> None:
@@ -97,6 +115,7 @@ def main(argv: list[str] | None = None) -> None:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("serve", help="run the web server (widget, console, API)")
     commands.add_parser("worker", help="run timers and routing without serving HTTP")
+    commands.add_parser("mail", help="receive email for the support address (SMTP)")
     commands.add_parser("migrate", help="bring the database schema up to date")
     commands.add_parser("bootstrap", help="seed services and a first admin on an empty desk")
     agent = commands.add_parser("create-agent", help="add an agent or admin")
@@ -122,6 +141,8 @@ def main(argv: list[str] | None = None) -> None:
         _serve(settings)
     elif args.command == "worker":
         asyncio.run(_worker(settings))
+    elif args.command == "mail":
+        asyncio.run(_mail(settings))
     elif args.command == "migrate":
         from chat.migrate import upgrade
 

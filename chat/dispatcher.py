@@ -26,6 +26,8 @@ from chat.routing import plan_offers
 from chat.states import ChatState, EndedBy
 from chat.transcripts import iso
 from ticketing.db import transaction
+from ticketing.deliveries import Deliverer
+from ticketing.mail_out import MailSettings
 from ticketing.timers import run_ticket_timers
 
 log = logging.getLogger("chat.dispatcher")
@@ -55,6 +57,7 @@ class Dispatcher:
         if sweep:
             self._tasks.append(asyncio.create_task(self._sweep_loop(), name="sweeper"))
             self._tasks.append(asyncio.create_task(self._ticket_timer_loop(), name="tickets"))
+            self._tasks.append(asyncio.create_task(self._delivery_loop(), name="deliveries"))
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -276,6 +279,12 @@ class Dispatcher:
                 log.warning("ticket timers failed, retrying: %s", exc)
             except Exception:
                 log.exception("ticket timers failed")
+
+    async def _delivery_loop(self) -> None:
+        """Email and webhooks from their durable outboxes (ticketing/deliveries.py)."""
+        mail = MailSettings.from_settings(self.service.settings)
+        async with Deliverer(self.service.sessions, mail, worker=self.process_id) as deliverer:
+            await deliverer.run(self.service.clock)
 
     # ----------------------------------------------------------------- consoles
     async def open_connection(self, agent_id: int) -> str:

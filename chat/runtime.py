@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+import ticketing.notifications  # noqa: F401  (listener: emails to customers)
+import ticketing.webhooks  # noqa: F401  (listener: webhook deliveries)
 from chat.auth import CustomerTokens
 from chat.bus import Bus
 from chat.dispatcher import Dispatcher
@@ -22,6 +24,7 @@ from chat.settings import Settings
 from chat.transcripts import TranscriptWriter
 from ticketing.clock import Clock, SystemClock
 from ticketing.db import create_engine, create_sessionmaker
+from ticketing.mail_out import MailSettings, attach
 
 
 @dataclass
@@ -49,6 +52,7 @@ class Runtime:
         stack.push_async_callback(engine.dispose)
         try:
             sessions = create_sessionmaker(engine)
+            attach(sessions, MailSettings.from_settings(settings))  # for the email listener
             bus = Bus(settings.redis_url or None, prefix=settings.bus_prefix)
             await bus.connect()
             stack.push_async_callback(bus.disconnect)

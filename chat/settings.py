@@ -75,6 +75,18 @@ class Settings:
     session_max_age_seconds: int = 14 * 24 * 3600
     bus_prefix: str = "chatdesk"
     environment: str = "development"
+    # Email (docs/integrations.md). No SMTP_HOST: emails stay in the outbox, shown to admins.
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_user: str = ""
+    smtp_password: str = ""
+    smtp_tls: str = "auto"  # auto (STARTTLS if offered) | starttls | tls (port 465) | off
+    mail_from: str = ""  # default "Chatdesk <support@MAIL_DOMAIN>"
+    mail_domain: str = ""  # where answers come back (Reply-To); default: PUBLIC_URL's host
+    mail_listen_host: str = "127.0.0.1"  # `python -m chat mail` listens here
+    mail_listen_port: int = 2525
+    max_email_bytes: int = 25 * 1024 * 1024
+    mail_service_id: int = 0  # new tickets from email; 0 = the first active service
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides: object) -> Settings:

@@ -9,6 +9,7 @@ from sqlalchemy.engine import Connection
 
 import chat.models  # noqa: F401  (registers the chat tables)
 import ticketing.models  # noqa: F401  (registers the ticketing tables)
+import ticketing.outbox  # noqa: F401  (registers the outbox and webhook tables)
 from ticketing.db import Base, create_engine
 
 config = context.config
