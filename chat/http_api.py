@@ -38,7 +38,9 @@ from ticketing.portal_auth import (
     PORTAL_COOKIE,
     PORTAL_CSRF_COOKIE,
     SESSION_DAYS,
+    BadLink,
     NotSignedIn,
+    customer_from_link,
     end_customer_session,
     start_customer_session,
 )
@@ -248,6 +250,20 @@ async def portal_from_widget(request: Request) -> Response:
     return response
 
 
+async def portal_from_link(request: Request) -> Response:
+    """Sign in to the portal with the signed link of an email (confirm, reopen, view)."""
+    runtime = runtime_of(request)
+    data = await read_json(request)
+    token = data.get("token")
+    if not isinstance(token, str) or len(token) > 1024:
+        raise BadLink()
+    customer_id = customer_from_link(runtime.settings.secret_key, token)
+    session_token, csrf = await start_customer_session(runtime.sessions, customer_id, runtime.clock)
+    response = JSONResponse({"customer_id": customer_id, "csrf_token": csrf})
+    _portal_cookies(response, session_token, csrf, request.url.scheme == "https")
+    return response
+
+
 def _portal_cookies(response: Response, token: str, csrf: str, secure: bool) -> None:
     max_age = SESSION_DAYS * 24 * 3600
     response.set_cookie(
@@ -304,6 +320,7 @@ routes = [
     Route("/api/auth/logout", logout, methods=["POST"]),
     Route("/api/auth/me", me),
     Route("/api/portal/session", portal_from_widget, methods=["POST"]),
+    Route("/api/portal/link", portal_from_link, methods=["POST"]),
     Route("/api/portal/logout", portal_logout, methods=["POST"]),
     Route("/api/surveys/{token}", answer_survey_link, methods=["POST"]),
 ]

@@ -251,6 +251,14 @@ PATHS: dict[str, dict[str, Any]] = {
             tag="portal",
         )
     },
+    "/api/portal/link": {
+        "post": _op(
+            "Portal sign-in with an emailed link",
+            auth=None,
+            body=_body({"token": TEXT}, ["token"]),
+            tag="portal",
+        )
+    },
     "/api/portal/logout": {"post": _op("Portal sign-out", auth="customer", ok=204, tag="portal")},
     "/api/portal/me": {"get": _op("The signed-in customer", auth="customer", tag="portal")},
     "/api/portal/counts": {

@@ -201,6 +201,7 @@ WIDGET_FRAMES: Spec = {
         "subject": (_text(MAX_SUBJECT_CHARS), False),
         "message": (_body, True),
     },
+    "email_transcript": {"email": (_email, True)},
     "ping": {},
 }
 

@@ -10,6 +10,7 @@ from starlette.websockets import WebSocket
 from chat.auth import allowed_origins
 from chat.connection import Client
 from chat.errors import ChatRateLimited, NoOpenChat, TooManyChats
+from chat.models import Chat
 from chat.protocol import WIDGET_FRAMES
 from chat.runtime import Runtime
 from chat.states import ChatState, EndedBy, SurveyState
@@ -17,6 +18,7 @@ from chat.transcripts import NewMessage
 from chat.ws_common import check_origin, refuse, run_socket
 from ticketing.db import transaction
 from ticketing.models import Customer
+from ticketing.notifications import send_transcript
 
 
 class WidgetSession:
@@ -41,6 +43,7 @@ class WidgetSession:
             "end_chat": self.end_chat,
             "rate": self.rate,
             "leave_message": self.leave_message,
+            "email_transcript": self.email_transcript,
             "ping": self.ping,
         }
 
@@ -169,6 +172,20 @@ class WidgetSession:
             frame["message"],
         )
         self.client.send({"type": "ticket_created", "ticket_id": ticket_id})
+
+    async def email_transcript(self, frame: dict[str, Any]) -> None:
+        """The customer asks for the finished chat's transcript by email."""
+        if self.chat_id is None:
+            raise NoOpenChat()
+        async with self.runtime.sessions() as session:
+            chat = await session.get(Chat, self.chat_id)
+        if chat is None or chat.customer_id != self.customer_id:
+            raise NoOpenChat()
+        async with transaction(self.runtime.sessions) as session:
+            await send_transcript(session, chat.id, frame["email"], self.runtime.clock.now())
+        self.client.send(
+            {"type": "transcript_emailed", "chat_id": chat.id, "email": frame["email"]}
+        )
 
     async def ping(self, frame: dict[str, Any]) -> None:
         self.client.send({"type": "pong"})

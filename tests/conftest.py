@@ -98,6 +98,7 @@ def postgres_database(worker_name: str) -> Iterator[str | None]:
 
 def _all_tables() -> str:
     import chat.models  # noqa: F401  (registers the chat tables)
+    import ticketing.outbox  # noqa: F401  (registers the outbox tables)
     from ticketing.db import Base
 
     return ", ".join(t.name for t in Base.metadata.sorted_tables)

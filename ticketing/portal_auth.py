@@ -26,7 +26,9 @@ PORTAL_COOKIE = "chatdesk_portal"
 PORTAL_CSRF_COOKIE = "chatdesk_portal_csrf"
 CSRF_HEADER = "x-csrf-token"
 SESSION_DAYS = 30
-LINK_MAX_AGE_SECONDS = 30 * 60  # an emailed sign-in link works for half an hour
+# Emailed links (confirm / reopen / view) work as long as a resolved ticket waits for
+# the customer's approval (7 days by default), so the email's buttons don't die early.
+LINK_MAX_AGE_SECONDS = 7 * 24 * 3600
 _LINK_SALT = "chatdesk.portal-link"
 
 

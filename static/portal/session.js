@@ -69,6 +69,8 @@ async function currentCustomer() {
  * (problem: the server's words, when it refused the identity).
  */
 export async function signIn({ force = false } = {}) {
+  const linked = await signInFromLink();
+  if (linked) return linked;
   const token = widgetToken();
   const claims = tokenClaims(token);
   let customer = await currentCustomer();
@@ -88,6 +90,28 @@ export async function signIn({ force = false } = {}) {
   } catch (error) {
     if (!(error instanceof ApiError) || error.status >= 500 || error.status === 0) throw error;
     return { customer, problem: error.serverMessage || '' };
+  }
+}
+
+/**
+ * An emailed link (/portal?signin=…#/ticket/N) signs the customer in once; the token
+ * leaves the address bar at once so it is neither bookmarked nor shared by accident.
+ */
+async function signInFromLink() {
+  const params = new URLSearchParams(location.search);
+  const token = params.get('signin');
+  if (!token) return null;
+  params.delete('signin');
+  const query = params.toString();
+  history.replaceState(null, '', `${location.pathname}${query ? `?${query}` : ''}${location.hash}`);
+  try {
+    const data = await portal.request('POST', '/api/portal/link', { token });
+    portal.remember(data?.csrf_token);
+    writeStorage(sessionStorage, SIGNED_OUT_KEY, null);
+    return { customer: await currentCustomer(), problem: '' };
+  } catch (error) {
+    if (!(error instanceof ApiError) || error.status >= 500 || error.status === 0) throw error;
+    return { customer: null, problem: error.serverMessage || '' };
   }
 }
 

@@ -78,6 +78,7 @@ VALID_FIELDS: dict[str, dict[str, dict[str, Any]]] = {
             "subject": "Call me back",
             "message": "Please call me tomorrow.",
         },
+        "email_transcript": {"email": "ana@example.com"},
         "ping": {},
     },
     "console": {

@@ -97,3 +97,24 @@ async def test_the_survey_is_offered_once_and_answered_once(desk: LiveDesk) -> N
     welcome = await ana.connect()
     assert welcome["chat"]["survey"] == "answered"
     await ana.expect_nothing("survey")
+
+
+async def test_the_customer_can_have_the_transcript_emailed_once_the_chat_ends(
+    desk: LiveDesk,
+) -> None:
+    bea = await desk.agent("Bea")
+    ana = await desk.customer()
+    chat = await ana.start_chat()
+    await ana.send({"type": "email_transcript", "email": "ana@example.com"})
+    assert (await ana.expect("error"))["code"] == "transcript_unavailable"  # not ended yet
+    await bea.next_offer(chat["id"])
+    await bea.accept(chat["id"])
+    await bea.end(chat["id"])
+    await ana.expect("ended")
+    await ana.send({"type": "email_transcript", "email": "ana@example.com"})
+    emailed = await ana.expect("transcript_emailed")
+    assert emailed == {
+        "type": "transcript_emailed",
+        "chat_id": chat["id"],
+        "email": "ana@example.com",
+    }

@@ -276,3 +276,20 @@ async def test_portal_and_api_calls_need_their_session_and_csrf(desk: LiveDesk) 
         del portal.headers["X-CSRF-Token"]
         no_csrf = await portal.post("/api/portal/tickets", json={"service_id": BILLING})
         assert no_csrf.status_code == 403 and no_csrf.json()["code"] == "csrf_failed"
+
+
+async def test_an_emailed_link_signs_the_customer_in_to_their_ticket(desk: LiveDesk) -> None:
+    from ticketing.portal_auth import sign_in_link_token
+
+    ana = await desk.customer()
+    async with portal_http(desk, ana) as portal:
+        tid = (await _ticket_from_portal(portal))["id"]
+        customer_id = (await portal.get("/api/portal/me")).json()["customer"]["id"]
+    token = sign_in_link_token(desk.runtime.settings.secret_key, customer_id)
+    async with httpx.AsyncClient(base_url=desk.base_url) as http:
+        forged = await http.post("/api/portal/link", json={"token": token + "x"})
+        assert forged.status_code == 400 and forged.json()["code"] == "bad_link"
+        signed_in = await http.post("/api/portal/link", json={"token": token})
+        assert signed_in.status_code == 200
+        http.headers["X-CSRF-Token"] = signed_in.json()["csrf_token"]
+        assert (await http.get(f"/api/portal/tickets/{tid}")).status_code == 200
