@@ -10,13 +10,18 @@ from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from chat import audit
+from chat.auth import new_api_token
 from chat.errors import DeskError
 from chat.http_api import current_agent, read_json, runtime_of
 from chat.lifecycle import Outbox
+from chat.models import ApiToken, AuditEntry
+from chat.transcripts import iso
 from chat.ws_console import agent_view
 from ticketing.business_hours import Schedule, ScheduleError
 from ticketing.db import transaction
@@ -119,6 +124,30 @@ def _desk_changed(request: Request) -> None:
     runtime_of(request).service.publish(Outbox(route=True, desk_changed=True))
 
 
+def _audit(
+    session: AsyncSession,
+    request: Request,
+    admin: Agent,
+    action: str,
+    target: str,
+    details: dict[str, Any],
+) -> None:
+    """The change and its trace commit together."""
+    audit.add(
+        session,
+        audit.entry(
+            action,
+            runtime_of(request).clock,
+            actor_type="agent",
+            actor_id=admin.id,
+            actor_name=admin.email,
+            ip=request.client.host if request.client else "",
+            target=target,
+            details=details,
+        ),
+    )
+
+
 async def list_services(request: Request) -> Response:
     await _admin(request)
     async with runtime_of(request).sessions() as session:
@@ -127,7 +156,7 @@ async def list_services(request: Request) -> Response:
 
 
 async def create_service(request: Request) -> Response:
-    await _admin(request)
+    admin = await _admin(request)
     data = await read_json(request)
     if "name" not in data or "schedule" not in data:
         raise InvalidSetting("A service needs a 'name' and a 'schedule'.")
@@ -138,19 +167,35 @@ async def create_service(request: Request) -> Response:
         _apply_service(service, data)
         session.add(service)
         await session.flush()
+        _audit(
+            session,
+            request,
+            admin,
+            audit.SETTINGS_CHANGED,
+            f"service:{service.id}",
+            {"created": True, "fields": sorted(data)},
+        )
         view = service_view(service)
     _desk_changed(request)
     return JSONResponse(view, status_code=201)
 
 
 async def update_service(request: Request) -> Response:
-    await _admin(request)
+    admin = await _admin(request)
     data = await read_json(request)
     async with transaction(runtime_of(request).sessions) as session:
         service = await session.get(Service, request.path_params["service_id"])
         if service is None:
             raise NotFound("There is no such service.")
         _apply_service(service, data)
+        _audit(
+            session,
+            request,
+            admin,
+            audit.SETTINGS_CHANGED,
+            f"service:{service.id}",
+            {"fields": sorted(data)},
+        )
         await session.flush()
         view = service_view(service)
     _desk_changed(request)
@@ -193,6 +238,14 @@ async def update_agent(request: Request) -> Response:
             if not isinstance(data["active"], bool):
                 raise InvalidSetting("'active' must be true or false.")
             agent.active = data["active"]
+        _audit(
+            session,
+            request,
+            admin,
+            audit.AGENT_CHANGED,
+            f"agent:{agent.id}",
+            {k: data[k] for k in ("capacity", "role", "active", "services", "name") if k in data},
+        )
         if "services" in data:
             ids = data["services"]
             if not isinstance(ids, list) or not all(
@@ -279,7 +332,7 @@ async def save_organization(request: Request) -> Response:
     Contacts are given by email; unknown emails become customers, so a desk can name
     its contacts before they ever write in.
     """
-    await _admin(request)
+    admin = await _admin(request)
     data = await read_json(request)
     async with transaction(runtime_of(request).sessions) as session:
         if request.method == "POST":
@@ -327,8 +380,112 @@ async def save_organization(request: Request) -> Response:
             await session.flush()
         except IntegrityError:
             raise InvalidSetting("Another organization has this domain.") from None
+        _audit(
+            session,
+            request,
+            admin,
+            audit.SETTINGS_CHANGED,
+            f"organization:{org.id}",
+            {"fields": sorted(data)},
+        )
         view = organization_view(org, await designated_contacts(session, org.id))
     return JSONResponse(view, status_code=201 if request.method == "POST" else 200)
+
+
+async def list_audit(request: Request) -> Response:
+    await _admin(request)
+    action = request.query_params.get("action")
+    async with runtime_of(request).sessions() as session:
+        query = select(AuditEntry).order_by(AuditEntry.id.desc()).limit(200)
+        if action:
+            query = query.where(AuditEntry.action == action[:40])
+        rows = await session.scalars(query)
+        items = [
+            {
+                "id": r.id,
+                "at": iso(r.at),
+                "action": r.action,
+                "actor_type": r.actor_type,
+                "actor_id": r.actor_id,
+                "actor_name": r.actor_name,
+                "ip": r.ip,
+                "target": r.target,
+                "details": r.details,
+            }
+            for r in rows
+        ]
+    return JSONResponse({"items": items})
+
+
+def token_view(row: ApiToken) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "name": row.name,
+        "prefix": row.prefix,
+        "agent_id": row.agent_id,
+        "created_at": iso(row.created_at),
+        "last_used_at": iso(row.last_used_at),
+        "revoked_at": iso(row.revoked_at),
+    }
+
+
+async def list_tokens(request: Request) -> Response:
+    await _admin(request)
+    async with runtime_of(request).sessions() as session:
+        rows = await session.scalars(select(ApiToken).order_by(ApiToken.id))
+        return JSONResponse({"items": [token_view(r) for r in rows]})
+
+
+async def create_token(request: Request) -> Response:
+    """A token for an integration, acting as this admin; shown once, stored as a hash."""
+    admin = await _admin(request)
+    data = await read_json(request)
+    name = _text(data, "name", 120) if "name" in data else None
+    if name is None:
+        raise InvalidSetting("A token needs a 'name' (what it is for).")
+    token, digest, prefix = new_api_token()
+    runtime = runtime_of(request)
+    async with transaction(runtime.sessions) as session:
+        row = ApiToken(
+            agent_id=admin.id,
+            name=name,
+            token_hash=digest,
+            prefix=prefix,
+            created_at=runtime.clock.now(),
+        )
+        session.add(row)
+        await session.flush()
+        _audit(
+            session,
+            request,
+            admin,
+            audit.TOKEN_CREATED,
+            f"token:{row.id}",
+            {"name": name, "prefix": prefix},
+        )
+        view = token_view(row)
+    return JSONResponse({**view, "token": token}, status_code=201)
+
+
+async def revoke_token(request: Request) -> Response:
+    admin = await _admin(request)
+    runtime = runtime_of(request)
+    async with transaction(runtime.sessions) as session:
+        row = await session.get(ApiToken, request.path_params["token_id"])
+        if row is None:
+            raise NotFound("There is no such token.")
+        if row.revoked_at is None:
+            row.revoked_at = runtime.clock.now()
+            _audit(
+                session,
+                request,
+                admin,
+                audit.TOKEN_REVOKED,
+                f"token:{row.id}",
+                {"prefix": row.prefix},
+            )
+        view = token_view(row)
+    return JSONResponse(view)
 
 
 routes = [
@@ -341,5 +498,9 @@ routes = [
     Route("/api/admin/organizations", save_organization, methods=["POST"]),
     Route("/api/admin/organizations/{organization_id:int}", save_organization, methods=["PATCH"]),
     Route("/api/admin/agents", list_agents),
+    Route("/api/admin/audit", list_audit),
+    Route("/api/admin/tokens", list_tokens),
+    Route("/api/admin/tokens", create_token, methods=["POST"]),
+    Route("/api/admin/tokens/{token_id:int}", revoke_token, methods=["DELETE"]),
     Route("/api/admin/agents/{agent_id:int}", update_agent, methods=["PATCH"]),
 ]

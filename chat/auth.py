@@ -21,7 +21,7 @@ from itsdangerous import BadSignature, URLSafeSerializer
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from chat.models import AgentSession
+from chat.models import AgentSession, ApiToken
 from chat.settings import Settings
 from ticketing.clock import Clock
 from ticketing.db import transaction
@@ -122,6 +122,36 @@ async def session_agent(
 async def end_session(sessions: async_sessionmaker[AsyncSession], token_hash: str) -> None:
     async with transaction(sessions) as session:
         await session.execute(delete(AgentSession).where(AgentSession.token_hash == token_hash))
+
+
+API_TOKEN_PREFIX = "cdk_"
+
+
+def new_api_token() -> tuple[str, str, str]:
+    """(token shown once, its hash to store, a short prefix to tell tokens apart)."""
+    token = API_TOKEN_PREFIX + secrets.token_urlsafe(32)
+    return token, _digest(token), token[:12]
+
+
+async def agent_for_api_token(
+    sessions: async_sessionmaker[AsyncSession], token: str, clock: Clock
+) -> LoggedIn | None:
+    if not token.startswith(API_TOKEN_PREFIX) or len(token) > 200:
+        return None
+    async with transaction(sessions) as session:
+        row = await session.scalar(
+            select(ApiToken).where(
+                ApiToken.token_hash == _digest(token), ApiToken.revoked_at.is_(None)
+            )
+        )
+        if row is None:
+            return None
+        agent = await session.get(Agent, row.agent_id)
+        if agent is None or not agent.active:
+            return None
+        row.last_used_at = clock.now()
+        # No session: callers return before their CSRF check (no cookie rides along).
+        return LoggedIn(agent, "api-token", "")
 
 
 def csrf_ok(expected: str, given: str | None) -> bool:

@@ -90,3 +90,9 @@ class TooManyChats(ChatError):
     code = "too_many_chats"
     message = "Too many new chats from your network; please try again later."
     http_status = 429
+
+
+class IdentityRequired(ChatError):
+    code = "identity_required"
+    message = "Please sign in on the website to chat with us."
+    http_status = 403

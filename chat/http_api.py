@@ -15,11 +15,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from chat import audit
 from chat.auth import (
     CSRF_COOKIE,
     CSRF_HEADER,
     SESSION_COOKIE,
     LoggedIn,
+    agent_for_api_token,
     authenticate,
     csrf_ok,
     end_session,
@@ -117,6 +119,13 @@ async def read_json(request: Request) -> dict[str, Any]:
 
 async def current_agent(request: Request, *, state_changing: bool = False) -> LoggedIn:
     runtime = runtime_of(request)
+    bearer = request.headers.get("authorization", "")
+    if bearer.lower().startswith("bearer "):
+        # An integration's API token: no cookie, so no CSRF to check.
+        by_token = await agent_for_api_token(runtime.sessions, bearer[7:].strip(), runtime.clock)
+        if by_token is None:
+            raise NotLoggedIn("This API token is not valid (or was revoked).")
+        return by_token
     logged_in = await session_agent(
         runtime.sessions, request.cookies.get(SESSION_COOKIE), runtime.clock
     )
@@ -167,7 +176,28 @@ async def login(request: Request) -> Response:
     if agent is None:
         limits.login_per_ip.allow(ip, now)
         limits.login_per_account.allow(account, now)
+        await audit.record(
+            runtime.sessions,
+            audit.entry(
+                audit.LOGIN_FAILED,
+                runtime.clock,
+                actor_type="anonymous",
+                actor_name=account,
+                ip=ip,
+            ),
+        )
         raise BadLogin()
+    await audit.record(
+        runtime.sessions,
+        audit.entry(
+            audit.LOGIN,
+            runtime.clock,
+            actor_type="agent",
+            actor_id=agent.id,
+            actor_name=agent.email,
+            ip=ip,
+        ),
+    )
     client = request.client.host if request.client else ""
     token, csrf = await start_session(
         runtime.sessions,
@@ -205,6 +235,17 @@ async def logout(request: Request) -> Response:
     runtime = runtime_of(request)
     logged_in = await current_agent(request, state_changing=True)
     await end_session(runtime.sessions, logged_in.token_hash)
+    await audit.record(
+        runtime.sessions,
+        audit.entry(
+            audit.LOGOUT,
+            runtime.clock,
+            actor_type="agent",
+            actor_id=logged_in.agent.id,
+            actor_name=logged_in.agent.email,
+            ip=request.client.host if request.client else "",
+        ),
+    )
     # Every console socket of this session closes (the hub matches the session).
     runtime.bus.publish(
         f"agent:{logged_in.agent.id}", {"type": "logout", "session": logged_in.token_hash}

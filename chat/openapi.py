@@ -419,6 +419,21 @@ PATHS: dict[str, dict[str, Any]] = {
         )
     },
     "/api/admin/agents": {"get": _op("Agents", tag="admin")},
+    "/api/admin/audit": {
+        "get": _op("The audit log, newest first", tag="admin", params=[_query("action", TEXT)])
+    },
+    "/api/admin/tokens": {
+        "get": _op("API tokens (never the secret)", tag="admin"),
+        "post": _op(
+            "Create an API token; the response shows it once",
+            ok=201,
+            tag="admin",
+            body=_body({"name": TEXT}, ["name"]),
+        ),
+    },
+    "/api/admin/tokens/{token_id}": {
+        "delete": _op("Revoke an API token", params=[_path_id("token_id")], tag="admin")
+    },
     "/api/admin/agents/{agent_id}": {
         "patch": _op(
             "Change an agent's capacity, role, services or name",
@@ -458,6 +473,7 @@ DOCUMENT: dict[str, Any] = {
             }
         },
         "securitySchemes": {
+            "token": {"type": "http", "scheme": "bearer"},
             "agent": {"type": "apiKey", "in": "cookie", "name": "chatdesk_session"},
             "customer": {"type": "apiKey", "in": "cookie", "name": "chatdesk_portal"},
         },

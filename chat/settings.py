@@ -68,6 +68,9 @@ class Settings:
     rate_burst: int = 30
     rate_chat_messages_per_minute: int = 120  # both sides of one chat together
     rate_new_chats_per_ip_per_hour: int = 20
+    # Verified identity: the host site signs its visitor's id (chat/identity.py).
+    identity_secret: str = ""
+    identity_required: bool = False  # unverified visitors can't chat or see history
     login_failures_allowed: int = 5  # per IP and per account, every 5 minutes
     send_queue_limit: int = 1000
     # Attachments (10 MB) plus multipart overhead; every other body is far smaller.
@@ -102,6 +105,8 @@ class Settings:
                 kwargs[f.name] = int(raw)
             elif f.type in ("float",):
                 kwargs[f.name] = float(raw)
+            elif f.type in ("bool",):
+                kwargs[f.name] = raw.strip().lower() in ("1", "true", "yes", "on")
             else:
                 kwargs[f.name] = raw
         settings = cls(**kwargs)  # type: ignore[arg-type]

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any
 
+from sqlalchemy import select
 from starlette.websockets import WebSocket
 
+from chat import audit
 from chat.auth import allowed_origins
 from chat.connection import Client
-from chat.errors import ChatRateLimited, NoOpenChat, TooManyChats
+from chat.errors import ChatRateLimited, IdentityRequired, NoOpenChat, TooManyChats
+from chat.identity import IdentityRefused, VerifiedIdentity, verify_identity
 from chat.models import Chat
 from chat.protocol import WIDGET_FRAMES
 from chat.runtime import Runtime
@@ -20,6 +24,8 @@ from ticketing.db import transaction
 from ticketing.models import Customer
 from ticketing.notifications import send_transcript
 
+log = logging.getLogger("chat.widget")
+
 
 class WidgetSession:
     def __init__(self, runtime: Runtime, client: Client, origin: str) -> None:
@@ -27,6 +33,7 @@ class WidgetSession:
         self.client = client
         self.origin = origin
         self.chat_id: int | None = None  # the chat this widget shows
+        self.verified = False  # the host site signed this visitor's identity
         self.name = ""
 
     @property
@@ -53,16 +60,36 @@ class WidgetSession:
         if site not in allowed_origins(runtime.settings):
             site = self.origin
         customer_id = runtime.tokens.verify(frame.get("token"), site)
+        identity = self._verified_identity(frame.get("user"))
         async with transaction(runtime.sessions) as session:
-            customer = await session.get(Customer, customer_id) if customer_id else None
-            if customer is None:
-                customer = Customer(name="", lang=(frame.get("lang") or "en")[:10])
-                session.add(customer)
+            if identity is not None:
+                # The host site vouches for this person: the same customer on every device.
+                customer = await session.scalar(
+                    select(Customer).where(Customer.external_id == identity.identifier)
+                )
+                if customer is None:
+                    customer = Customer(
+                        external_id=identity.identifier,
+                        name="",
+                        lang=(frame.get("lang") or "en")[:10],
+                    )
+                    session.add(customer)
+                customer.name = identity.name or customer.name
+                customer.email = identity.email or customer.email
                 await session.flush()
+            else:
+                customer = await session.get(Customer, customer_id) if customer_id else None
+                if customer is not None and customer.external_id is not None:
+                    customer = None  # a verified customer's chats need their signature
+                if customer is None:
+                    customer = Customer(name="", lang=(frame.get("lang") or "en")[:10])
+                    session.add(customer)
+                    await session.flush()
+        self.verified = identity is not None
         self.client.customer_id = customer.id
         self.name = customer.name
         runtime.hub.add_widget(self.client)
-        chat = await runtime.service.customer_chat(customer.id)
+        chat = None if self._must_verify() else await runtime.service.customer_chat(customer.id)
         snapshot = None
         if chat is not None:
             self.chat_id = chat.id
@@ -93,13 +120,31 @@ class WidgetSession:
         # processes needn't recompute anything for a page view.
         runtime.hub.request_refresh()
 
+    def _verified_identity(self, user: object) -> VerifiedIdentity | None:
+        if not user:
+            return None
+        try:
+            return verify_identity(
+                self.runtime.settings.identity_secret, user, self.runtime.clock.now().timestamp()
+            )
+        except IdentityRefused as why:
+            log.info("identity refused: %s", why)
+            return None
+
+    def _must_verify(self) -> bool:
+        return self.runtime.settings.identity_required and not self.verified
+
     def _count_new_chat(self) -> None:
+        if self._must_verify():
+            raise IdentityRequired()
         """New chats (and messages left) per IP per hour: a flood stops here."""
         ip = self.client.websocket.client.host if self.client.websocket.client else "?"
         if not self.runtime.limits.new_chats_per_ip.allow(ip, time.monotonic()):
             raise TooManyChats()
 
     def _open_chat(self) -> int:
+        if self._must_verify():
+            raise IdentityRequired()
         if self.chat_id is None or self.chat_id not in self.client.chat_ids:
             raise NoOpenChat()
         return self.chat_id
@@ -183,6 +228,17 @@ class WidgetSession:
             raise NoOpenChat()
         async with transaction(self.runtime.sessions) as session:
             await send_transcript(session, chat.id, frame["email"], self.runtime.clock.now())
+            audit.add(
+                session,
+                audit.entry(
+                    audit.TRANSCRIPT_EXPORTED,
+                    self.runtime.clock,
+                    actor_type="customer",
+                    actor_id=self.customer_id,
+                    target=f"chat:{chat.id}",
+                    details={"email": frame["email"]},
+                ),
+            )
         self.client.send(
             {"type": "transcript_emailed", "chat_id": chat.id, "email": frame["email"]}
         )

@@ -136,6 +136,8 @@ class Customer(Base):
     name: Mapped[str] = mapped_column(String(120), default="")
     email: Mapped[str | None] = mapped_column(String(254), index=True)
     lang: Mapped[str] = mapped_column(String(10), default="en")
+    # The host site's own id for this person, from a verified identity (chat/identity.py).
+    external_id: Mapped[str | None] = mapped_column(String(200), unique=True)
     organization_id: Mapped[int | None] = mapped_column(
         ForeignKey("organizations.id", ondelete="SET NULL"), index=True
     )
