@@ -39,6 +39,8 @@ class Client:
         self.service_ids: frozenset[int] = frozenset()
         self.last_queue: Any = None  # what we last told it about the queue, to skip repeats
         self.last_desk: Any = None
+        # Messages submitted for storage and not yet acknowledged (see ws_common.store).
+        self.in_flight: set[asyncio.Future[Any]] = set()
         self._queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=queue_limit)
         self._writer: asyncio.Task[None] | None = None
         self.closed = False

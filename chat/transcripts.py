@@ -10,13 +10,14 @@ processes writing to one chat still number its messages 1, 2, 3 … without gaps
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, func, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -44,7 +45,37 @@ class NewMessage:
     i18n: dict[str, Any] | None = None  # system lines: {"key": …, "params": {…}}
 
 
-def message_frame(row: ChatMessage) -> dict[str, Any]:
+@dataclass(frozen=True)
+class StoredMessage:
+    """A stored transcript line as the group-commit writer returns it: plain data, no ORM
+    state (building and flushing ORM objects was most of the writer's CPU)."""
+
+    chat_id: int
+    seq: int
+    sender: str
+    sender_id: int | None
+    author_name: str
+    body: str
+    client_id: str | None
+    i18n: dict[str, Any] | None
+    created_at: dt.datetime
+
+
+_STORED_COLUMNS = tuple(f.name for f in dataclasses.fields(StoredMessage))
+_BUMP_COUNTER = (
+    update(Chat.__table__)
+    .where(Chat.__table__.c.id == bindparam("chat"))
+    .values(
+        last_seq=bindparam("seq_to"),
+        last_customer_activity_at=func.coalesce(
+            bindparam("activity", type_=Chat.__table__.c.last_customer_activity_at.type),
+            Chat.__table__.c.last_customer_activity_at,
+        ),
+    )
+)
+
+
+def message_frame(row: ChatMessage | StoredMessage) -> dict[str, Any]:
     return {
         "type": "message",
         "chat_id": row.chat_id,
@@ -132,6 +163,104 @@ async def append_messages(
     return [r for r in results if r is not None]
 
 
+async def append_batch(
+    session: AsyncSession, messages: Sequence[NewMessage], now: dt.datetime
+) -> list[tuple[StoredMessage, bool] | ChatClosed]:
+    """Store messages of any number of chats with a constant number of statements.
+
+    One SELECT finds resends, one SELECT (… FOR UPDATE on PostgreSQL) reads every chat's
+    state and counter, one executemany UPDATE moves the counters and one executemany
+    INSERT stores the rows: four statements for any batch, each compiled once. The
+    results are `append_messages`' for each chat, in input order, except that a chat
+    which no longer takes messages gets ChatClosed for each of its messages (and
+    nothing written) instead of raising.
+    """
+    table = ChatMessage.__table__
+    chats = Chat.__table__
+    keys = {(m.chat_id, m.sender, m.client_id) for m in messages if m.client_id}
+    stored: dict[tuple[int, str, str | None], StoredMessage] = {}
+    if keys:
+        rows = await session.execute(
+            select(*(table.c[name] for name in _STORED_COLUMNS)).where(
+                table.c.chat_id.in_(sorted({k[0] for k in keys})),
+                table.c.client_id.in_(sorted({str(k[2]) for k in keys})),
+            )
+        )
+        for row in rows:
+            message = StoredMessage(*row)
+            key = (message.chat_id, message.sender, message.client_id)
+            if key in keys:
+                stored[key] = message
+    results: list[tuple[StoredMessage, bool] | ChatClosed | None] = [None] * len(messages)
+    fresh: dict[int, list[int]] = {}
+    first_in_batch: dict[tuple[int, str, str], int] = {}
+    repeats: dict[int, int] = {}
+    for index, m in enumerate(messages):
+        if m.client_id:
+            key = (m.chat_id, m.sender, m.client_id)
+            if key in stored:
+                results[index] = (stored[key], False)
+                continue
+            if key in first_in_batch:
+                repeats[index] = first_in_batch[key]
+                continue
+            first_in_batch[key] = index
+        fresh.setdefault(m.chat_id, []).append(index)
+    if fresh:
+        chat_ids = sorted(fresh)
+        # Read every chat's state and counter, locked on PostgreSQL (in id order, so two
+        # processes never deadlock); SQLite's one connection already serialises writers.
+        current = select(chats.c.id, chats.c.state, chats.c.last_seq).where(
+            chats.c.id.in_(chat_ids)
+        )
+        if session.bind.dialect.name == "postgresql":
+            current = current.order_by(chats.c.id).with_for_update()
+        state_of = {row.id: (row.state, row.last_seq) for row in await session.execute(current)}
+        counters: list[dict[str, Any]] = []
+        new_rows: list[dict[str, Any]] = []
+        for chat_id in chat_ids:
+            indexes = fresh[chat_id]
+            state, last_seq = state_of.get(chat_id, (None, 0))
+            if state not in OPEN_STATES:
+                for index in indexes:
+                    results[index] = ChatClosed()
+                continue
+            for seq, index in enumerate(indexes, start=last_seq + 1):
+                m = messages[index]
+                row = StoredMessage(
+                    chat_id,
+                    seq,
+                    m.sender,
+                    m.sender_id,
+                    m.author_name,
+                    m.body,
+                    m.client_id,
+                    m.i18n,
+                    now,
+                )
+                new_rows.append(dataclasses.asdict(row))
+                results[index] = (row, True)
+            customer = any(messages[i].sender == "customer" for i in indexes)
+            counters.append(
+                {
+                    "chat": chat_id,
+                    "seq_to": last_seq + len(indexes),
+                    "activity": now if customer else None,
+                }
+            )
+        if counters:
+            # One statement text for any batch (its compiled form is cached), run as
+            # executemany: one round trip to the driver for every chat of the batch.
+            await session.execute(_BUMP_COUNTER, counters)
+        if new_rows:
+            await session.execute(insert(table), new_rows)
+    for index, original in repeats.items():
+        first = results[original]
+        assert first is not None  # the first of a repeated id is fresh or closed
+        results[index] = first if isinstance(first, ChatClosed) else (first[0], False)
+    return [r for r in results if r is not None]
+
+
 async def messages_after(
     session: AsyncSession, chat_id: int, after_seq: int, limit: int = 1000
 ) -> list[ChatMessage]:
@@ -147,7 +276,7 @@ async def messages_after(
 @dataclass
 class _Pending:
     message: NewMessage
-    future: asyncio.Future[tuple[ChatMessage, bool]] = field(repr=False)
+    future: asyncio.Future[tuple[StoredMessage, bool]] = field(repr=False)
 
 
 class TranscriptWriter:
@@ -178,14 +307,22 @@ class TranscriptWriter:
                 pending.future.set_exception(DatabaseUnavailable())
         self._queue.clear()
 
-    async def append(self, message: NewMessage) -> tuple[ChatMessage, bool]:
+    async def append(self, message: NewMessage) -> tuple[StoredMessage, bool]:
         """Store one message; returns once it is committed (and published if new)."""
-        future: asyncio.Future[tuple[ChatMessage, bool]] = (
+        return await self.submit(message)
+
+    def submit(self, message: NewMessage) -> asyncio.Future[tuple[StoredMessage, bool]]:
+        """Queue one message for the next group commit; the future resolves after it.
+
+        Messages are numbered in the order they are submitted, so a connection that
+        submits without waiting still gets its messages stored in the order it sent them.
+        """
+        future: asyncio.Future[tuple[StoredMessage, bool]] = (
             asyncio.get_running_loop().create_future()
         )
         self._queue.append(_Pending(message, future))
         self._wakeup.set()
-        return await future
+        return future
 
     async def _run(self) -> None:
         while True:
@@ -209,6 +346,11 @@ class TranscriptWriter:
         except (OperationalError, DBAPIError, OSError) as exc:
             log.warning("transcript write failed: %s", exc)
             outcomes = {id(p): DatabaseUnavailable() for p in batch}
+        except Exception:
+            # A bug must cost this batch, not the writer task: a dead writer would leave
+            # every later message of the process waiting for its ack forever.
+            log.exception("transcript write failed")
+            outcomes = {id(p): DatabaseUnavailable() for p in batch}
         for pending in batch:
             outcome = outcomes[id(pending)]
             if pending.future.done():
@@ -229,22 +371,10 @@ class TranscriptWriter:
             return {id(p): DatabaseUnavailable() for p in batch}
 
     async def _commit(self, batch: list[_Pending]) -> dict[int, Any]:
-        outcomes: dict[int, Any] = {}
         now = self._clock.now()
         async with transaction(self._sessions) as session:
-            # A fixed order of row locks: two processes never deadlock on two chats.
-            for chat_id, items in sorted(_by_chat(batch).items()):
-                try:
-                    results = await append_messages(
-                        session, chat_id, [p.message for p in items], now
-                    )
-                except ChatClosed as exc:  # nothing was written for this chat
-                    for p in items:
-                        outcomes[id(p)] = exc
-                    continue
-                for p, result in zip(items, results, strict=True):
-                    outcomes[id(p)] = result
-        return outcomes
+            results = await append_batch(session, [p.message for p in batch], now)
+        return {id(p): result for p, result in zip(batch, results, strict=True)}
 
 
 def _by_chat(batch: list[_Pending]) -> dict[int, list[_Pending]]:

@@ -31,11 +31,18 @@ from chat.protocol import (
 )
 from chat.ratelimit import TokenBucket
 from chat.runtime import Runtime
+from chat.transcripts import NewMessage, TranscriptWriter
 
 log = logging.getLogger("chat.ws")
 
 # A client that connects but never says hello is dropped after this long.
 HELLO_TIMEOUT_SECONDS = 10.0
+# Chat messages are acknowledged after their group commit without holding up the
+# connection's next frame; beyond this many unacknowledged ones, reading waits.
+MAX_MESSAGES_IN_FLIGHT = 64
+# Frames that may overtake messages still being stored. Any other frame (end_chat,
+# transfer, …) first waits for them, so "bye" then end_chat keeps its order.
+PIPELINED = frozenset({"message", "typing", "ping"})
 
 Handler = Callable[[dict[str, Any]], Awaitable[None]]
 
@@ -115,12 +122,43 @@ async def _handle_one(
         ref = frame.get("client_id") or frame["type"]
         if frame["type"] == "hello":
             raise FrameError("hello was already received.")
+        if frame["type"] not in PIPELINED and client.in_flight:
+            await asyncio.wait(set(client.in_flight))
         await handlers[frame["type"]](frame)
     except DeskError as error:
         client.send(error_frame(error, ref))
     except (OperationalError, DBAPIError, OSError) as exc:
         log.warning("database error while handling a frame: %s", exc)
         client.send(error_frame(DatabaseUnavailable(), ref))
+
+
+async def store(client: Client, writer: TranscriptWriter, message: NewMessage) -> None:
+    """Submit a chat message for storage and return at once; the ack (or the error frame)
+    is sent when its group commit is done. Waiting for the commit before reading the next
+    frame capped a console at one message per commit round trip, however many chats it
+    serves, and kept group commits small."""
+    while len(client.in_flight) >= MAX_MESSAGES_IN_FLIGHT:
+        await asyncio.wait(set(client.in_flight), return_when=asyncio.FIRST_COMPLETED)
+    future = writer.submit(message)
+    client.in_flight.add(future)
+    future.add_done_callback(lambda done: _stored(client, done, message))
+
+
+def _stored(client: Client, future: asyncio.Future[Any], message: NewMessage) -> None:
+    client.in_flight.discard(future)
+    if future.cancelled():
+        return
+    error = future.exception()
+    if error is None:
+        row, _ = future.result()
+        client.send(
+            {"type": "ack", "client_id": row.client_id, "seq": row.seq, "chat_id": row.chat_id}
+        )
+    elif isinstance(error, DeskError):
+        client.send(error_frame(error, message.client_id))
+    else:
+        log.warning("storing a message failed: %s", error)
+        client.send(error_frame(DatabaseUnavailable(), message.client_id))
 
 
 _CLOSED = object()

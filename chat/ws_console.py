@@ -16,7 +16,7 @@ from chat.protocol import CONSOLE_FRAMES
 from chat.runtime import Runtime
 from chat.states import ChatState, EndedBy
 from chat.transcripts import NewMessage, iso
-from chat.ws_common import check_origin, refuse, run_socket
+from chat.ws_common import check_origin, refuse, run_socket, store
 from ticketing.models import Agent, AgentRole, TicketStatus
 
 
@@ -108,13 +108,12 @@ class ConsoleSession:
         chat_id = await self._my_chat(frame["chat_id"])
         if not self.runtime.limits.chat_messages.allow(chat_id, time.monotonic()):
             raise ChatRateLimited()
-        row, _ = await self.runtime.writer.append(
+        await store(
+            self.client,
+            self.runtime.writer,
             NewMessage(
                 chat_id, "agent", self.agent.id, self.agent.name, frame["body"], frame["client_id"]
-            )
-        )
-        self.client.send(
-            {"type": "ack", "client_id": row.client_id, "seq": row.seq, "chat_id": chat_id}
+            ),
         )
 
     async def typing(self, frame: dict[str, Any]) -> None:

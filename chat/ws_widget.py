@@ -19,7 +19,7 @@ from chat.protocol import WIDGET_FRAMES
 from chat.runtime import Runtime
 from chat.states import ChatState, EndedBy, SurveyState
 from chat.transcripts import NewMessage
-from chat.ws_common import check_origin, refuse, run_socket
+from chat.ws_common import check_origin, refuse, run_socket, store
 from ticketing.db import transaction
 from ticketing.models import Customer
 from ticketing.notifications import send_transcript
@@ -170,13 +170,12 @@ class WidgetSession:
         chat_id = self._open_chat()
         if not self.runtime.limits.chat_messages.allow(chat_id, time.monotonic()):
             raise ChatRateLimited()
-        row, _ = await self.runtime.writer.append(
+        await store(
+            self.client,
+            self.runtime.writer,
             NewMessage(
                 chat_id, "customer", self.customer_id, self.name, frame["body"], frame["client_id"]
-            )
-        )
-        self.client.send(
-            {"type": "ack", "client_id": row.client_id, "seq": row.seq, "chat_id": chat_id}
+            ),
         )
 
     async def typing(self, frame: dict[str, Any]) -> None:

@@ -1,0 +1,106 @@
+"""What one small transaction costs through each layer between Chatdesk and SQLite.
+
+    python -m bench.sqlite_layers
+
+The same transaction (read a counter, bump it, insert a row: the shape of storing a
+chat message) run 1,000 times three ways, CPU time of the whole process (all threads):
+
+* `sqlite3` directly, in this thread;
+* SQLAlchemy Core on the `sqlite+aiosqlite` engine, as the app runs it: every DBAPI
+  call (cursor, execute, fetch, close, commit) is a hop to aiosqlite's thread and back;
+* the same three statements handed to aiosqlite's thread in ONE hop.
+
+The gap between the first and the second is what the per-message hot path pays
+for the async stack, not for SQLite; the third shows how much one hop costs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import tempfile
+import time
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+N = 1000
+SCHEMA = (
+    "CREATE TABLE t (id INTEGER PRIMARY KEY, chat INT, body TEXT)",
+    "CREATE TABLE k (id INTEGER PRIMARY KEY, n INT)",
+    "INSERT INTO k VALUES (1, 0)",
+)
+READ = "SELECT n FROM k WHERE id = 1"
+BUMP = "UPDATE k SET n = n + 1 WHERE id = 1"
+INSERT = "INSERT INTO t (chat, body) VALUES (1, 'hello')"
+
+
+def direct(path: str) -> float:
+    db = sqlite3.connect(path, isolation_level=None)
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    for statement in SCHEMA:
+        db.execute(statement)
+    cpu = time.process_time()
+    for _ in range(N):
+        db.execute("BEGIN")
+        db.execute(READ).fetchall()
+        db.execute(BUMP)
+        db.execute(INSERT)
+        db.execute("COMMIT")
+    db.close()
+    return (time.process_time() - cpu) * 1e6 / N
+
+
+async def through_sqlalchemy(path: str) -> tuple[float, float]:
+    engine = create_async_engine(f"sqlite+aiosqlite:///{path}", pool_size=1, max_overflow=0)
+    async with engine.begin() as conn:
+        await conn.execute(text("PRAGMA journal_mode=WAL"))
+        for statement in SCHEMA:
+            await conn.execute(text(statement))
+    cpu = time.process_time()
+    for _ in range(N):
+        async with engine.begin() as conn:
+            await conn.execute(text(READ))
+            await conn.execute(text(BUMP))
+            await conn.execute(text(INSERT))
+    layered = (time.process_time() - cpu) * 1e6 / N
+
+    async with engine.connect() as conn:
+        raw = await conn.get_raw_connection()
+        aio: Any = raw.driver_connection  # aiosqlite.Connection
+
+        def work() -> None:
+            db = aio._conn  # private: the sqlite3 connection aiosqlite's thread owns
+            db.execute(READ).fetchall()
+            db.execute(BUMP)
+            db.execute(INSERT)
+            db.commit()
+
+        cpu = time.process_time()
+        for _ in range(N):
+            await aio._execute(work)  # private: run one function on aiosqlite's thread
+        one_hop = (time.process_time() - cpu) * 1e6 / N
+    await engine.dispose()
+    return layered, one_hop
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory(prefix="sqlite-layers-") as tmp:
+        raw = direct(f"{tmp}/direct.db")
+        try:
+            import uvloop
+
+            layered, one_hop = uvloop.run(through_sqlalchemy(f"{tmp}/layered.db"))
+        except ImportError:
+            layered, one_hop = asyncio.run(through_sqlalchemy(f"{tmp}/layered.db"))
+    print("| one transaction (read, update, insert, commit) | CPU µs |")
+    print("|---|---:|")
+    print(f"| sqlite3 directly | {raw:,.0f} |")
+    print(f"| SQLAlchemy Core + aiosqlite (as the app runs it) | {layered:,.0f} |")
+    print(f"| the same statements in one aiosqlite hop | {one_hop:,.0f} |")
+
+
+if __name__ == "__main__":
+    main()
