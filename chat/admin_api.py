@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+import ticketing.ids  # noqa: F401  (registers the {…:id} URL convertor)
 from chat import audit
 from chat.auth import new_api_token
 from chat.errors import DeskError
@@ -26,6 +27,7 @@ from chat.ws_console import agent_view
 from ticketing.business_hours import Schedule, ScheduleError
 from ticketing.db import transaction
 from ticketing.errors import NotFound
+from ticketing.ids import is_id
 from ticketing.models import (
     Agent,
     AgentRole,
@@ -92,7 +94,7 @@ def _apply_service(service: Service, data: dict[str, Any]) -> None:
             raise InvalidSetting("'active' must be true or false.")
         service.active = data["active"]
     if "position" in data:
-        if isinstance(data["position"], bool) or not isinstance(data["position"], int):
+        if not is_id(abs(data["position"]) if isinstance(data["position"], int) else None):
             raise InvalidSetting("'position' must be a whole number.")
         service.position = data["position"]
     if "schedule" in data:
@@ -161,7 +163,8 @@ async def create_service(request: Request) -> Response:
     if "name" not in data or "schedule" not in data:
         raise InvalidSetting("A service needs a 'name' and a 'schedule'.")
     async with transaction(runtime_of(request).sessions) as session:
-        if await session.scalar(select(Service.id).where(Service.name == data["name"])):
+        name = _text(data, "name", 120)  # validated before it reaches a query
+        if await session.scalar(select(Service.id).where(Service.name == name)):
             raise InvalidSetting("A service with this name exists already.")
         service = Service(description="", active=True, position=0)
         _apply_service(service, data)
@@ -248,9 +251,7 @@ async def update_agent(request: Request) -> Response:
         )
         if "services" in data:
             ids = data["services"]
-            if not isinstance(ids, list) or not all(
-                isinstance(i, int) and not isinstance(i, bool) for i in ids
-            ):
+            if not isinstance(ids, list) or not all(is_id(i) for i in ids):
                 raise InvalidSetting("'services' must be a list of service ids.")
             services = list(await session.scalars(select(Service).where(Service.id.in_(ids))))
             if len(services) != len(set(ids)):
@@ -491,16 +492,16 @@ async def revoke_token(request: Request) -> Response:
 routes = [
     Route("/api/admin/services", list_services),
     Route("/api/admin/services", create_service, methods=["POST"]),
-    Route("/api/admin/services/{service_id:int}", update_service, methods=["PATCH"]),
-    Route("/api/admin/services/{service_id:int}/categories", create_category, methods=["POST"]),
-    Route("/api/admin/categories/{category_id:int}", update_category, methods=["PATCH"]),
+    Route("/api/admin/services/{service_id:id}", update_service, methods=["PATCH"]),
+    Route("/api/admin/services/{service_id:id}/categories", create_category, methods=["POST"]),
+    Route("/api/admin/categories/{category_id:id}", update_category, methods=["PATCH"]),
     Route("/api/admin/organizations", list_organizations),
     Route("/api/admin/organizations", save_organization, methods=["POST"]),
-    Route("/api/admin/organizations/{organization_id:int}", save_organization, methods=["PATCH"]),
+    Route("/api/admin/organizations/{organization_id:id}", save_organization, methods=["PATCH"]),
     Route("/api/admin/agents", list_agents),
     Route("/api/admin/audit", list_audit),
     Route("/api/admin/tokens", list_tokens),
     Route("/api/admin/tokens", create_token, methods=["POST"]),
-    Route("/api/admin/tokens/{token_id:int}", revoke_token, methods=["DELETE"]),
-    Route("/api/admin/agents/{agent_id:int}", update_agent, methods=["PATCH"]),
+    Route("/api/admin/tokens/{token_id:id}", revoke_token, methods=["DELETE"]),
+    Route("/api/admin/agents/{agent_id:id}", update_agent, methods=["PATCH"]),
 ]

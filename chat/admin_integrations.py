@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+import ticketing.ids  # noqa: F401  (registers the {…:id} URL convertor)
 from chat.admin_api import InvalidSetting, _admin
 from chat.http_api import read_json, runtime_of
 from chat.openapi import INT, PAGE, PATHS, TEXT, _body, _op, _path_id, _query
@@ -294,16 +295,16 @@ async def resend_email(request: Request) -> Response:
 routes = [
     Route("/api/admin/webhooks", list_webhooks),
     Route("/api/admin/webhooks", create_webhook, methods=["POST"]),
-    Route("/api/admin/webhooks/{webhook_id:int}", update_webhook, methods=["PATCH"]),
-    Route("/api/admin/webhooks/{webhook_id:int}", delete_webhook, methods=["DELETE"]),
-    Route("/api/admin/webhooks/{webhook_id:int}/deliveries", list_deliveries),
+    Route("/api/admin/webhooks/{webhook_id:id}", update_webhook, methods=["PATCH"]),
+    Route("/api/admin/webhooks/{webhook_id:id}", delete_webhook, methods=["DELETE"]),
+    Route("/api/admin/webhooks/{webhook_id:id}/deliveries", list_deliveries),
     Route(
-        "/api/admin/webhooks/deliveries/{delivery_id:int}/redeliver",
+        "/api/admin/webhooks/deliveries/{delivery_id:id}/redeliver",
         redeliver,
         methods=["POST"],
     ),
     Route("/api/admin/outbox", list_outbox),
-    Route("/api/admin/outbox/{email_id:int}/resend", resend_email, methods=["POST"]),
+    Route("/api/admin/outbox/{email_id:id}/resend", resend_email, methods=["POST"]),
 ]
 
 # ------------------------------------------------------------------ OpenAPI

@@ -18,12 +18,14 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
+import ticketing.ids  # noqa: F401  (registers the {…:id} URL convertor)
 from ticketing import attachments as files
 from ticketing import tickets as views
 from ticketing.access import Principal
 from ticketing.clock import Clock
 from ticketing.db import transaction
 from ticketing.errors import DeskError, NotFound
+from ticketing.ids import is_id
 from ticketing.models import (
     Attachment,
     AuthorType,
@@ -193,8 +195,9 @@ async def create_ticket(request: Request) -> Response:
 
 def _required_int(data: dict[str, Any], name: str) -> int:
     value = data.get(name)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidTicket(f"'{name}' is required and must be a whole number.")
+    if not is_id(value):
+        raise InvalidTicket(f"'{name}' is required and must be an id (a whole number).")
+    assert isinstance(value, int)
     return value
 
 
@@ -312,7 +315,7 @@ async def bulk_change(request: Request) -> Response:
         not isinstance(ids, list)
         or not ids
         or len(ids) > MAX_BULK
-        or not all(isinstance(i, int) and not isinstance(i, bool) for i in ids)
+        or not all(is_id(i) for i in ids)
     ):
         raise BadRequest(f"'ids' must be a list of 1 to {MAX_BULK} ticket ids.")
     who, now = who_of(principal), ctx.clock.now()
@@ -420,13 +423,13 @@ routes = [
     Route("/api/tickets", list_tickets),
     Route("/api/tickets", create_ticket, methods=["POST"]),
     Route("/api/tickets/bulk", bulk_change, methods=["POST"]),
-    Route("/api/tickets/{ticket_id:int}", get_ticket),
-    Route("/api/tickets/{ticket_id:int}", update_ticket, methods=["PATCH"]),
-    Route("/api/tickets/{ticket_id:int}/status", change_status, methods=["POST"]),
-    Route("/api/tickets/{ticket_id:int}/assign", assign, methods=["POST"]),
-    Route("/api/tickets/{ticket_id:int}/replies", reply, methods=["POST"]),
-    Route("/api/tickets/{ticket_id:int}/merge", merge, methods=["POST"]),
-    Route("/api/tickets/{ticket_id:int}/attachments", agent_upload, methods=["POST"]),
-    Route("/api/attachments/{attachment_id:int}", download),
-    Route("/api/services/{service_id:int}/categories", categories),
+    Route("/api/tickets/{ticket_id:id}", get_ticket),
+    Route("/api/tickets/{ticket_id:id}", update_ticket, methods=["PATCH"]),
+    Route("/api/tickets/{ticket_id:id}/status", change_status, methods=["POST"]),
+    Route("/api/tickets/{ticket_id:id}/assign", assign, methods=["POST"]),
+    Route("/api/tickets/{ticket_id:id}/replies", reply, methods=["POST"]),
+    Route("/api/tickets/{ticket_id:id}/merge", merge, methods=["POST"]),
+    Route("/api/tickets/{ticket_id:id}/attachments", agent_upload, methods=["POST"]),
+    Route("/api/attachments/{attachment_id:id}", download),
+    Route("/api/services/{service_id:id}/categories", categories),
 ]

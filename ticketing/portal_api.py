@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+import ticketing.ids  # noqa: F401  (registers the {…:id} URL convertor)
 from ticketing import tickets as views
 from ticketing.api import (
     BadRequest,
@@ -170,11 +171,11 @@ routes = [
     Route("/api/portal/tickets", panel),
     Route("/api/portal/tickets", create, methods=["POST"]),
     Route("/api/portal/counts", counts),
-    Route("/api/portal/tickets/{ticket_id:int}", detail),
-    Route("/api/portal/tickets/{ticket_id:int}/replies", reply, methods=["POST"]),
-    Route("/api/portal/tickets/{ticket_id:int}/confirm", confirm, methods=["POST"]),
-    Route("/api/portal/tickets/{ticket_id:int}/reopen", reopen, methods=["POST"]),
-    Route("/api/portal/tickets/{ticket_id:int}/rate", rate, methods=["POST"]),
-    Route("/api/portal/tickets/{ticket_id:int}/approve", approve, methods=["POST"]),
-    Route("/api/portal/tickets/{ticket_id:int}/attachments", customer_upload, methods=["POST"]),
+    Route("/api/portal/tickets/{ticket_id:id}", detail),
+    Route("/api/portal/tickets/{ticket_id:id}/replies", reply, methods=["POST"]),
+    Route("/api/portal/tickets/{ticket_id:id}/confirm", confirm, methods=["POST"]),
+    Route("/api/portal/tickets/{ticket_id:id}/reopen", reopen, methods=["POST"]),
+    Route("/api/portal/tickets/{ticket_id:id}/rate", rate, methods=["POST"]),
+    Route("/api/portal/tickets/{ticket_id:id}/approve", approve, methods=["POST"]),
+    Route("/api/portal/tickets/{ticket_id:id}/attachments", customer_upload, methods=["POST"]),
 ]
