@@ -6,6 +6,7 @@ import { byId } from '../lib/dom.js';
 import { errorText, showNotice } from '../lib/notices.js';
 import { applyTranslations, formatNumber, loadStrings, t } from '../i18n.js';
 import { askForNotifications, beep, canAskForNotifications, notifyDesktop, unlockAudio } from './alerts.js';
+import { AdminView } from './admin.js';
 import { ActiveChats } from './chats.js';
 import { OfferList, QueueList } from './offers.js';
 import { ConsoleConnection } from './socket.js';
@@ -25,7 +26,7 @@ const session = {
   connection: null,
 };
 
-let chats, offers, queue, tickets, ticker;
+let chats, offers, queue, tickets, admin, ticker;
 const el = {};
 
 function notice(text, options) {
@@ -102,6 +103,8 @@ function endSession() {
   offers.reset();
   queue.reset();
   tickets.reset();
+  admin.reset();
+  renderAdminNav();
   showView('chats');
 }
 
@@ -111,6 +114,7 @@ function startSession(agent) {
   el.login.hidden = true;
   el.app.hidden = false;
   el.agentName.textContent = agent?.name || agent?.email || '';
+  renderAdminNav();
   el.notifyButton.hidden = !canAskForNotifications();
   renderPresence();
   session.connection = new ConsoleConnection({
@@ -173,14 +177,27 @@ async function checkSession() {
   }
 }
 
+function isAdmin() {
+  return session.agent?.role === 'admin';
+}
+
+/** The Admin tab is there for admins only (the server refuses everyone else anyway). */
+function renderAdminNav() {
+  el.navAdmin.hidden = !isAdmin();
+  if (!isAdmin() && !el.adminView.hidden) showView('chats');
+}
+
 function showView(name) {
+  if (name === 'admin' && !isAdmin()) name = 'chats';
   el.chatsView.hidden = name !== 'chats';
   el.ticketsView.hidden = name !== 'tickets';
-  for (const [view, button] of [['chats', el.navChats], ['tickets', el.navTickets]]) {
+  el.adminView.hidden = name !== 'admin';
+  for (const [view, button] of [['chats', el.navChats], ['tickets', el.navTickets], ['admin', el.navAdmin]]) {
     if (view === name) button.setAttribute('aria-current', 'page');
     else button.removeAttribute('aria-current');
   }
   if (name === 'tickets') tickets.show();
+  if (name === 'admin') admin.show();
 }
 
 // ---------------------------------------------------------------- frames
@@ -191,6 +208,7 @@ const HANDLERS = {
       session.agent = { ...session.agent, ...frame.agent };
       session.capacity = frame.agent.capacity ?? session.capacity;
       el.agentName.textContent = session.agent.name || '';
+      renderAdminNav();
     }
     session.services = Array.isArray(frame.services) ? frame.services : session.services;
     session.activeChats = null;
@@ -331,6 +349,8 @@ async function main() {
     notifyButton: byId('enable-notifications'),
     navChats: byId('nav-chats'),
     navTickets: byId('nav-tickets'),
+    navAdmin: byId('nav-admin'),
+    adminView: byId('admin-view'),
     chatsView: byId('chats-view'),
     ticketsView: byId('tickets-view'),
   });
@@ -344,6 +364,7 @@ async function main() {
     me: () => session.agent,
     showTickets: () => showView('tickets'),
   });
+  admin = new AdminView({ notice });
 
   el.loginForm.addEventListener('submit', login);
   byId('logout').addEventListener('click', logout);
@@ -359,6 +380,7 @@ async function main() {
   });
   el.navChats.addEventListener('click', () => showView('chats'));
   el.navTickets.addEventListener('click', () => showView('tickets'));
+  el.navAdmin.addEventListener('click', () => showView('admin'));
   document.addEventListener('keydown', onShortcut);
   // Any click may be the gesture that allows sound.
   document.addEventListener('pointerdown', unlockAudio, { once: true });
