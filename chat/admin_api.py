@@ -22,10 +22,9 @@ from chat.errors import DeskError
 from chat.http_api import current_agent, read_json, runtime_of
 from chat.lifecycle import Outbox
 from chat.models import ApiToken, AuditEntry
-from chat.transcripts import iso
 from chat.ws_console import agent_view
 from ticketing.business_hours import Schedule, ScheduleError
-from ticketing.db import transaction
+from ticketing.db import iso, transaction
 from ticketing.errors import NotFound
 from ticketing.ids import is_id
 from ticketing.models import (

@@ -20,7 +20,7 @@ import ticketing.ids  # noqa: F401  (registers the {…:id} URL convertor)
 from chat.admin_api import InvalidSetting, _admin
 from chat.http_api import read_json, runtime_of
 from chat.openapi import INT, PAGE, PATHS, TEXT, _body, _op, _path_id, _query
-from ticketing.db import transaction
+from ticketing.db import iso, transaction
 from ticketing.errors import NotFound
 from ticketing.mail_out import MailSettings
 from ticketing.outbox import (
@@ -30,7 +30,6 @@ from ticketing.outbox import (
     WebhookEndpoint,
     retry_now,
 )
-from ticketing.tickets import _iso
 from ticketing.webhooks import EVENT_TYPES, delivery_view, new_secret, redelivery
 
 MAX_URL_CHARS = 2000
@@ -46,7 +45,7 @@ def endpoint_view(endpoint: WebhookEndpoint, *, with_secret: bool = False) -> di
         "description": endpoint.description,
         "active": endpoint.active,
         "customer_facing": endpoint.customer_facing,
-        "created_at": _iso(endpoint.created_at),
+        "created_at": iso(endpoint.created_at),
         # Shown once, when created or rotated; afterwards only its end, to recognise it.
         "secret_hint": "…" + endpoint.secret[-4:],
     }
@@ -69,12 +68,12 @@ def email_view(email: OutboxEmail) -> dict[str, Any]:
         "status": email.status.value,
         "attempts": email.attempts,
         "last_error": email.last_error,
-        "created_at": _iso(email.created_at),
-        "last_attempt_at": _iso(email.last_attempt_at),
-        "next_attempt_at": _iso(email.next_attempt_at)
+        "created_at": iso(email.created_at),
+        "last_attempt_at": iso(email.last_attempt_at),
+        "next_attempt_at": iso(email.next_attempt_at)
         if email.status is DeliveryStatus.PENDING
         else None,
-        "finished_at": _iso(email.finished_at),
+        "finished_at": iso(email.finished_at),
         "text": email.text_body,
     }
 

@@ -17,8 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from chat.models import AgentConnection, AgentPresence, Chat
 from chat.routing import AvailableAgent, WaitingChat
 from chat.states import ChatState
-from chat.transcripts import iso
 from ticketing.business_hours import Schedule
+from ticketing.db import iso
 from ticketing.models import Agent, Service, agent_services_table
 
 # A console heartbeats every HEARTBEAT_SECONDS; three missed beats mean its

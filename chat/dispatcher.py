@@ -24,8 +24,7 @@ from chat.lifecycle import ChatService, Outbox
 from chat.models import AgentConnection, AgentPresence, Chat
 from chat.routing import plan_offers
 from chat.states import ChatState, EndedBy
-from chat.transcripts import iso
-from ticketing.db import transaction
+from ticketing.db import iso, transaction
 from ticketing.deliveries import Deliverer
 from ticketing.mail_out import MailSettings
 from ticketing.timers import run_ticket_timers

@@ -6,7 +6,6 @@ Endpoints stay thin: parse, call one service function, render. Every error is a
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
@@ -35,6 +34,7 @@ from chat.runtime import Runtime
 from chat.states import SurveyState
 from chat.ws_console import agent_view
 from ticketing.access import Principal
+from ticketing.api import json_body
 from ticketing.db import transaction
 from ticketing.portal_auth import (
     PORTAL_COOKIE,
@@ -75,24 +75,6 @@ class CsrfFailed(DeskError):
     http_status = 403
 
 
-class BadJsonBody(DeskError):
-    code = "bad_json"
-    message = "The request body must be a JSON object."
-    http_status = 400
-
-
-class BodyTooLarge(DeskError):
-    code = "body_too_large"
-    message = "The request body is too large."
-    http_status = 413
-
-
-class BadQuery(DeskError):
-    code = "bad_query"
-    message = "A query parameter has the wrong form."
-    http_status = 400
-
-
 def runtime_of(request: Request) -> Runtime:
     return request.app.state.runtime  # type: ignore[no-any-return]
 
@@ -103,18 +85,7 @@ def json_error(request: Request, exc: Exception) -> Response:
 
 
 async def read_json(request: Request) -> dict[str, Any]:
-    body = await request.body()
-    if len(body) > MAX_JSON_BYTES:
-        raise DeskError(
-            "The request body is too large.",
-        ) from None
-    try:
-        data = json.loads(body or b"{}")
-    except ValueError:
-        raise BadJsonBody() from None
-    if not isinstance(data, dict):
-        raise BadJsonBody()
-    return data
+    return await json_body(request, max_bytes=MAX_JSON_BYTES)
 
 
 async def current_agent(request: Request, *, state_changing: bool = False) -> LoggedIn:
@@ -134,15 +105,6 @@ async def current_agent(request: Request, *, state_changing: bool = False) -> Lo
     if state_changing and not csrf_ok(logged_in.csrf_token, request.headers.get(CSRF_HEADER)):
         raise CsrfFailed()
     return logged_in
-
-
-def _int_param(request: Request, name: str, default: int) -> int:
-    raw = request.query_params.get(name)
-    if raw is None:
-        return default
-    if not raw.isdigit() or len(raw) > 9:
-        raise BadQuery(f"'{name}' must be a positive whole number.")
-    return int(raw)
 
 
 async def health(request: Request) -> Response:

@@ -33,11 +33,11 @@ from chat.errors import (
 from chat.models import AgentPresence, Chat, ChatMessage
 from chat.settings import Settings
 from chat.states import OPEN_STATES, ChatState, EndedBy, SurveyState, sources_of
-from chat.transcripts import NewMessage, TranscriptWriter, append_messages, iso, message_frame
+from chat.transcripts import NewMessage, TranscriptWriter, append_messages, message_frame
 from ticketing import events
 from ticketing.clock import Clock
 from ticketing.conversion import FinishedChat, TranscriptLine, convert_chat
-from ticketing.db import transaction
+from ticketing.db import iso, transaction
 from ticketing.models import Agent, AuthorType, Customer, Service, TicketStatus
 from ticketing.surveys import answer_survey
 from ticketing.tickets import add_customer_reply

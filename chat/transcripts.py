@@ -26,7 +26,7 @@ from chat.errors import ChatClosed, DatabaseUnavailable
 from chat.models import Chat, ChatMessage
 from chat.states import OPEN_STATES
 from ticketing.clock import Clock
-from ticketing.db import transaction
+from ticketing.db import iso, transaction
 
 log = logging.getLogger("chat.transcripts")
 
@@ -87,12 +87,6 @@ def message_frame(row: ChatMessage | StoredMessage) -> dict[str, Any]:
         "i18n": row.i18n,
         "created_at": iso(row.created_at),
     }
-
-
-def iso(value: dt.datetime | None) -> str | None:
-    if value is None:
-        return None
-    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
 async def append_messages(

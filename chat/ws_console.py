@@ -15,8 +15,9 @@ from chat.models import Chat
 from chat.protocol import CONSOLE_FRAMES
 from chat.runtime import Runtime
 from chat.states import ChatState, EndedBy
-from chat.transcripts import NewMessage, iso
+from chat.transcripts import NewMessage
 from chat.ws_common import check_origin, refuse, run_socket, store
+from ticketing.db import iso
 from ticketing.models import Agent, AgentRole, TicketStatus
 
 

@@ -61,6 +61,12 @@ class BadRequest(DeskError):
     http_status = 400
 
 
+class BadJsonBody(DeskError):
+    code = "bad_json"
+    message = "The request body must be a JSON object."
+    http_status = 400
+
+
 class BodyTooLarge(DeskError):
     code = "body_too_large"
     message = "The request body is too large."
@@ -71,16 +77,17 @@ def context(request: Request) -> TicketingContext:
     return request.app.state.ticketing  # type: ignore[no-any-return]
 
 
-async def json_body(request: Request) -> dict[str, Any]:
+async def json_body(request: Request, max_bytes: int = MAX_JSON_BYTES) -> dict[str, Any]:
+    """The request's JSON object; the one parser of every JSON route (same errors everywhere)."""
     body = await request.body()
-    if len(body) > MAX_JSON_BYTES:
+    if len(body) > max_bytes:
         raise BodyTooLarge()
     try:
         data = json.loads(body or b"{}")
     except ValueError:
-        raise BadRequest("The request body must be JSON.") from None
+        raise BadJsonBody() from None
     if not isinstance(data, dict):
-        raise BadRequest("The request body must be a JSON object.")
+        raise BadJsonBody()
     return data
 
 

@@ -57,6 +57,13 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def iso(value: dt.datetime | None) -> str | None:
+    """A timestamp as every frame and API response writes it: ISO 8601 in UTC, with Z."""
+    if value is None:
+        return None
+    return value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
 def normalise_url(url: str) -> str:
     """Accept the plain URLs people paste and pick our async drivers."""
     if url.startswith("postgres://"):

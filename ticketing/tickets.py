@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ticketing.access import Principal, visible_tickets
 from ticketing.conversion import TranscriptLine
+from ticketing.db import iso
 from ticketing.errors import TicketNotFound
 from ticketing.models import (
     Agent,
@@ -33,10 +34,6 @@ from ticketing.sla import SlaClock
 from ticketing.status import Actor, PanelView, allowed_close_reasons, allowed_targets
 
 MAX_PER_PAGE = 100
-
-
-def _iso(value: dt.datetime | None) -> str | None:
-    return None if value is None else value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
 def ticket_summary(ticket: Ticket) -> dict[str, Any]:
@@ -62,10 +59,10 @@ def ticket_summary(ticket: Ticket) -> dict[str, Any]:
         "close_reason": ticket.close_reason,
         "awaiting_approval": ticket.awaiting_approval,
         "merged_into_id": ticket.merged_into_id,
-        "created_at": _iso(ticket.created_at),
-        "updated_at": _iso(ticket.updated_at),
-        "resolved_at": _iso(ticket.resolved_at),
-        "closed_at": _iso(ticket.closed_at),
+        "created_at": iso(ticket.created_at),
+        "updated_at": iso(ticket.updated_at),
+        "resolved_at": iso(ticket.resolved_at),
+        "closed_at": iso(ticket.closed_at),
     }
 
 
@@ -74,8 +71,8 @@ def agent_summary(ticket: Ticket) -> dict[str, Any]:
     return {
         **ticket_summary(ticket),
         "tags": list(ticket.tags or []),
-        "pickup_due_at": _iso(ticket.pickup_due_at),
-        "resolution_due_at": _iso(ticket.resolution_due_at),
+        "pickup_due_at": iso(ticket.pickup_due_at),
+        "resolution_due_at": iso(ticket.resolution_due_at),
         "sla_warned": [s for s in ticket.sla_warned.split(",") if s],
         "sla_breached": [s for s in ticket.sla_breached.split(",") if s],
     }
@@ -89,7 +86,7 @@ def clock_view(clock: SlaClock) -> dict[str, Any]:
         "target_seconds": seconds(clock.target),
         "elapsed_seconds": seconds(clock.elapsed),
         "remaining_seconds": seconds(clock.remaining),
-        "due_at": _iso(clock.due_at),
+        "due_at": iso(clock.due_at),
         "breached": clock.breached,
         "warning": clock.warning,
         "paused": clock.paused,
@@ -104,7 +101,7 @@ def message_view(message: TicketMessage) -> dict[str, Any]:
         "author_name": message.author_name,
         "body": message.body,
         "internal": message.internal,
-        "created_at": _iso(message.created_at),
+        "created_at": iso(message.created_at),
     }
 
 
@@ -115,7 +112,7 @@ def attachment_view(attachment: Attachment) -> dict[str, Any]:
         "content_type": attachment.content_type,
         "size": attachment.size,
         "message_id": attachment.message_id,
-        "created_at": _iso(attachment.created_at),
+        "created_at": iso(attachment.created_at),
         "url": f"/api/attachments/{attachment.id}",
     }
 
@@ -257,7 +254,7 @@ async def ticket_detail(
         else {
             "rating": survey.rating,
             "comment": survey.comment,
-            "answered_at": _iso(survey.answered_at),
+            "answered_at": iso(survey.answered_at),
         },
         "allowed_statuses": sorted(s.value for s in allowed_targets(ticket.status, actor)),
         "close_reasons": sorted(r.value for r in allowed_close_reasons(ticket.status, actor)),
@@ -293,7 +290,7 @@ async def ticket_detail(
                     if e.field == "agent"
                     else {}
                 ),
-                "at": _iso(e.created_at),
+                "at": iso(e.created_at),
             }
             for e in events
         ]

@@ -29,9 +29,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ticketing import events
+from ticketing.db import iso
 from ticketing.models import Customer, Ticket, TicketMessage
 from ticketing.outbox import Outcome, WebhookDelivery, WebhookEndpoint
-from ticketing.tickets import _iso, agent_summary, message_view, ticket_summary
+from ticketing.tickets import agent_summary, message_view, ticket_summary
 
 SIGNATURE_HEADER = "X-Chatdesk-Signature"
 SIGNATURE_TOLERANCE_SECONDS = 300  # the receiver's window against replays
@@ -160,7 +161,7 @@ async def payload(
         data["reminder"] = event.data.get("reminder")
     elif event.type == events.SURVEY_ANSWERED:
         data["survey"] = {"rating": event.data.get("rating"), "comment": event.data.get("comment")}
-    envelope = {"id": event_id, "type": event.type, "created_at": _iso(event.at), "data": data}
+    envelope = {"id": event_id, "type": event.type, "created_at": iso(event.at), "data": data}
     return json.dumps(envelope, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
 
 
@@ -232,12 +233,12 @@ def delivery_view(delivery: WebhookDelivery) -> dict[str, Any]:
         "attempts": delivery.attempts,
         "response_status": delivery.response_status,
         "last_error": delivery.last_error,
-        "created_at": _iso(delivery.created_at),
-        "last_attempt_at": _iso(delivery.last_attempt_at),
-        "next_attempt_at": _iso(delivery.next_attempt_at)
+        "created_at": iso(delivery.created_at),
+        "last_attempt_at": iso(delivery.last_attempt_at),
+        "next_attempt_at": iso(delivery.next_attempt_at)
         if delivery.status.value == "pending"
         else None,
-        "finished_at": _iso(delivery.finished_at),
+        "finished_at": iso(delivery.finished_at),
         "redelivery_of": delivery.redelivery_of,
     }
 
