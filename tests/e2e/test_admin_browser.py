@@ -17,8 +17,8 @@ import pytest
 from playwright.async_api import Browser, Page, expect
 from sqlalchemy import select
 
+from tests.e2e.i18n_check import I18N
 from tests.e2e.test_portal_browser import (
-    I18N,
     SCREENSHOTS,
     WAIT,
     Problems,

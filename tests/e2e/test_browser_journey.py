@@ -12,7 +12,6 @@ offer countdowns and message times the pages compute agree with the server's.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -33,6 +32,7 @@ from playwright.async_api import (
 from sqlalchemy import func, select
 
 from chat.models import ChatMessage
+from tests.e2e.i18n_check import strings, untranslated
 from tests.support import LiveDesk
 from ticketing.models import Agent, Survey, Ticket, TicketMessage, TicketStatus
 
@@ -41,15 +41,10 @@ pytestmark = pytest.mark.browser
 WAIT = 10_000  # ms: the longest any single step may take
 REPO = Path(__file__).resolve().parents[2]
 SCREENSHOTS = REPO / "test-artifacts" / "screenshots"
-I18N = REPO / "static" / "i18n"
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 
 # A raw translation key on screen ("widget.start_chat"): a string that was never looked up.
-RAW_KEY = re.compile(
-    r"\b(?:common|launcher|widget|message|rating|survey|console|chat|ticket|error)"
-    r"\.[a-z][a-z0-9_]*(?:\.[a-z0-9_]+)*\b"
-)
 
 
 # ---------------------------------------------------------------- browser plumbing
@@ -582,28 +577,6 @@ async def test_script_payloads_are_shown_as_text(desk: LiveDesk, browser: Browse
 
 
 # ---------------------------------------------------------------- 4. every language
-
-
-def strings(lang: str) -> dict[str, str]:
-    return json.loads((I18N / f"{lang}.json").read_text(encoding="utf-8"))
-
-
-async def untranslated(page: Page) -> list[str]:
-    """Missing-key markers and raw keys in the text and the labels of a page or frame."""
-    text = await page.evaluate(
-        """() => {
-          const parts = [document.title, document.body.textContent];
-          for (const el of document.querySelectorAll('*')) {
-            for (const name of ['placeholder', 'aria-label', 'title', 'alt']) {
-              const value = el.getAttribute(name);
-              if (value) parts.push(value);
-            }
-          }
-          return parts.join('\\n');
-        }"""
-    )
-    found = re.findall(r"⟦[^⟧]*⟧", text) + RAW_KEY.findall(text)
-    return sorted(set(found))
 
 
 async def assert_language(page: Page, lang: str, where: str) -> None:

@@ -10,7 +10,6 @@ Assertions are on what people see; the database only confirms what the pages cla
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ import pytest
 from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, expect
 from sqlalchemy import select
 
+from tests.e2e.i18n_check import strings, untranslated
 from tests.support import LiveDesk
 from ticketing.db import transaction
 from ticketing.models import (
@@ -40,16 +40,11 @@ pytestmark = pytest.mark.browser
 WAIT = 10_000  # ms: the longest any single step may take
 REPO = Path(__file__).resolve().parents[2]
 SCREENSHOTS = REPO / "test-artifacts" / "screenshots"
-I18N = REPO / "static" / "i18n"
 DESKTOP = {"width": 1280, "height": 800}
 LOCALES = {"en": "en-US", "pt-BR": "pt-BR", "nl": "nl-NL"}
 # Asking "who am I?" before signing in is answered 401 by design.
 EXPECTED_401 = ("/api/auth/me", "/api/portal/me")
 # A translation key on screen ("portal.confirm"): a string that was never looked up.
-RAW_KEY = re.compile(
-    r"\b(?:common|portal|tickets|ticket|sla|history|rating|console|error)"
-    r"\.[a-z][a-z0-9_]*(?:\.[a-z0-9_]+)*\b"
-)
 
 
 class Problems:
@@ -595,26 +590,6 @@ async def test_fields_files_and_merge_in_the_console(
 
 
 # ---------------------------------------------------------------- every language
-
-
-def strings(lang: str) -> dict[str, str]:
-    return json.loads((I18N / f"{lang}.json").read_text(encoding="utf-8"))
-
-
-async def untranslated(page: Page) -> list[str]:
-    text = await page.evaluate(
-        """() => {
-          const parts = [document.title, document.body.textContent];
-          for (const el of document.querySelectorAll('*')) {
-            for (const name of ['placeholder', 'aria-label', 'title', 'alt']) {
-              const value = el.getAttribute(name);
-              if (value) parts.push(value);
-            }
-          }
-          return parts.join('\\n');
-        }"""
-    )
-    return sorted(set(re.findall(r"⟦[^⟧]*⟧", text) + RAW_KEY.findall(text)))
 
 
 async def assert_language(page: Page, lang: str, where: str) -> None:
