@@ -10,7 +10,7 @@ import datetime as dt
 from typing import Any
 
 from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from chat.states import ChatState, EndedBy, SurveyState
 from ticketing.db import Base, UTCDateTime, utcnow
@@ -43,6 +43,12 @@ class Chat(Base):
     last_seq: Mapped[int] = mapped_column(Integer, default=0)
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"))
     survey: Mapped[SurveyState] = mapped_column(_enum(SurveyState), default=SurveyState.NONE)
+    # Receipts: the highest seq each side's client has received and has shown on
+    # screen, so "delivered" and "read" survive reconnects and process changes.
+    customer_delivered_seq: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    customer_read_seq: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    agent_delivered_seq: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    agent_read_seq: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
     __table_args__ = (Index("ix_chats_state_queued", "state", "queued_at"),)
 
@@ -63,7 +69,14 @@ class ChatMessage(Base):
     # System lines: a translation key and its parameters, so each viewer reads them
     # in their own language; `body` keeps the English text for tickets and search.
     i18n: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # A file sent in the chat; the line's body is its file name.
+    attachment_id: Mapped[int | None] = mapped_column(
+        ForeignKey("chat_attachments.id", ondelete="SET NULL")
+    )
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    # Loaded only where asked for (replays, conversion): "raise" keeps the hot path from
+    # ever lazy-loading it by accident.
+    attachment: Mapped[ChatAttachment | None] = relationship(lazy="raise")
 
     __table_args__ = (
         UniqueConstraint("chat_id", "seq"),
@@ -145,3 +158,64 @@ class AgentSession(Base):
     expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
     ip: Mapped[str] = mapped_column(String(64), default="")
     user_agent: Mapped[str] = mapped_column(Text, default="")
+
+
+class ChatAttachment(Base):
+    """A file uploaded during a chat; bytes on disk (ATTACHMENTS_DIR) like ticket files.
+
+    Uploaded first over HTTP, then sent as a message that names it, so the bytes are
+    stored before any line points at them (persist before deliver).
+    """
+
+    __tablename__ = "chat_attachments"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    chat_id: Mapped[int] = mapped_column(ForeignKey("chats.id", ondelete="CASCADE"), index=True)
+    filename: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(Integer)
+    storage_key: Mapped[str] = mapped_column(String(100), unique=True)
+    uploaded_by: Mapped[str] = mapped_column(String(16))  # customer | agent
+    uploader_id: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class CannedResponse(Base):
+    """A saved reply agents insert with a shortcut ("/refund").
+
+    Shared ones (agent_id NULL) are kept by admins, optionally for one service;
+    personal ones belong to one agent.
+    """
+
+    __tablename__ = "canned_responses"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    shortcut: Mapped[str] = mapped_column(String(40))
+    title: Mapped[str] = mapped_column(String(120))
+    body: Mapped[str] = mapped_column(Text)
+    service_id: Mapped[int | None] = mapped_column(
+        ForeignKey("services.id", ondelete="CASCADE"), index=True
+    )
+    agent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("agents.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class WidgetSettings(Base):
+    """How the widget looks and where it may be embedded; one row, edited in Admin.
+
+    Origins listed here are allowed in addition to ALLOWED_ORIGINS from the
+    environment, so a site can be added without a redeploy.
+    """
+
+    __tablename__ = "widget_settings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    color: Mapped[str] = mapped_column(String(7), default="#1f6feb")
+    position: Mapped[str] = mapped_column(String(8), default="right")  # right | left
+    # Greeting per language code ("en", "pt-BR", "nl"); a missing one uses the default.
+    greeting: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    allowed_origins: Mapped[list[str]] = mapped_column(JSON, default=list)
+    updated_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -97,6 +97,8 @@ class Service(Base):
     sla_targets: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     # `ticketing.policy.InactivityPolicy.to_dict()`; None means the defaults.
     inactivity_policy: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    # The widget's pre-chat form: `chat.prechat.PrechatFields.to_dict()`; None = defaults.
+    prechat_fields: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     position: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
