@@ -17,7 +17,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 import ticketing.ids  # noqa: F401  (registers the {…:id} URL convertor)
-from chat.admin_api import InvalidSetting, _admin
+from chat.admin_api import InvalidSetting, require_admin
 from chat.http_api import read_json, runtime_of
 from chat.openapi import INT, PAGE, PATHS, TEXT, _body, _op, _path_id, _query
 from ticketing.db import iso, transaction
@@ -144,7 +144,7 @@ def _apply_endpoint(endpoint: WebhookEndpoint, data: dict[str, Any]) -> None:
 
 
 async def list_webhooks(request: Request) -> Response:
-    await _admin(request)
+    await require_admin(request)
     async with runtime_of(request).sessions() as session:
         rows = await session.scalars(select(WebhookEndpoint).order_by(WebhookEndpoint.id))
         failing = dict(
@@ -162,7 +162,7 @@ async def list_webhooks(request: Request) -> Response:
 
 async def create_webhook(request: Request) -> Response:
     """The secret is in this response only; keep it where the receiver can read it."""
-    await _admin(request)
+    await require_admin(request)
     data = await read_json(request)
     if "url" not in data or "event_types" not in data:
         raise InvalidSetting("A webhook needs a 'url' and its 'event_types'.")
@@ -186,7 +186,7 @@ async def create_webhook(request: Request) -> Response:
 
 async def update_webhook(request: Request) -> Response:
     """URL, event types, description, active, customer_facing; `rotate_secret: true`."""
-    await _admin(request)
+    await require_admin(request)
     data = await read_json(request)
     async with transaction(runtime_of(request).sessions) as session:
         endpoint = await session.get(WebhookEndpoint, request.path_params["webhook_id"])
@@ -203,7 +203,7 @@ async def update_webhook(request: Request) -> Response:
 
 async def delete_webhook(request: Request) -> Response:
     """The endpoint and its delivery log; events stop being queued for it at once."""
-    await _admin(request)
+    await require_admin(request)
     async with transaction(runtime_of(request).sessions) as session:
         endpoint = await session.get(WebhookEndpoint, request.path_params["webhook_id"])
         if endpoint is None:
@@ -213,7 +213,7 @@ async def delete_webhook(request: Request) -> Response:
 
 
 async def list_deliveries(request: Request) -> Response:
-    await _admin(request)
+    await require_admin(request)
     page, per_page = _page(request)
     status = _status_filter(request)
     async with runtime_of(request).sessions() as session:
@@ -233,7 +233,7 @@ async def list_deliveries(request: Request) -> Response:
 
 async def redeliver(request: Request) -> Response:
     """Send an event again, whatever became of it: a new delivery of the same event id."""
-    await _admin(request)
+    await require_admin(request)
     runtime = runtime_of(request)
     async with transaction(runtime.sessions) as session:
         original = await session.get(WebhookDelivery, request.path_params["delivery_id"])
@@ -247,7 +247,7 @@ async def redeliver(request: Request) -> Response:
 
 
 async def list_outbox(request: Request) -> Response:
-    await _admin(request)
+    await require_admin(request)
     runtime = runtime_of(request)
     page, per_page = _page(request)
     status = _status_filter(request)
@@ -277,7 +277,7 @@ async def list_outbox(request: Request) -> Response:
 
 async def resend_email(request: Request) -> Response:
     """A held or failed email goes back in line (e.g. once SMTP is configured)."""
-    await _admin(request)
+    await require_admin(request)
     runtime = runtime_of(request)
     async with transaction(runtime.sessions) as session:
         email_id = request.path_params["email_id"]

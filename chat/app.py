@@ -9,7 +9,20 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import WebSocketRoute
 
-from chat import admin_api, admin_integrations, http_api, openapi, pages
+from chat import (
+    admin_agents,
+    admin_api,
+    admin_audit,
+    admin_integrations,
+    admin_orgs,
+    admin_tokens,
+    chat_files,
+    console_api,
+    http_api,
+    openapi,
+    pages,
+    widget_api,
+)
 from chat.body_limit import BodyLimit
 from chat.errors import DeskError
 from chat.runtime import Runtime
@@ -47,8 +60,15 @@ def create_app(
     app = Starlette(
         routes=[
             *http_api.routes,
+            *chat_files.routes,
+            *console_api.routes,
             *admin_api.routes,
+            *admin_agents.routes,
+            *admin_orgs.routes,
+            *admin_tokens.routes,
+            *admin_audit.routes,
             *admin_integrations.routes,
+            *widget_api.routes,
             *ticket_api.routes,
             *portal_api.routes,
             *openapi.routes,

@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import os
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from argon2 import PasswordHasher
@@ -182,16 +183,20 @@ class CustomerTokens:
         return int(data["c"])
 
 
-def allowed_origins(settings: Settings) -> frozenset[str]:
-    """Chatdesk's own origin, the configured sites, and loopback twins in development."""
-    origins = {settings.origin, *settings.allowed_origins}
+def allowed_origins(settings: Settings, saved: Iterable[str] = ()) -> frozenset[str]:
+    """Chatdesk's own origin, the configured sites, and loopback twins in development.
+
+    `saved` are the sites an admin added in the console (`runtime.widget.origins`,
+    chat/widget_settings.py): allowed as well, without a redeploy.
+    """
+    origins = {settings.origin, *settings.allowed_origins, *saved}
     if settings.host in ("127.0.0.1", "localhost"):
         origins |= {f"http://127.0.0.1:{settings.port}", f"http://localhost:{settings.port}"}
     return frozenset(origins)
 
 
-def origin_allowed(origin: str | None, settings: Settings) -> bool:
+def origin_allowed(origin: str | None, settings: Settings, saved: Iterable[str] = ()) -> bool:
     """Exact match only: `null`, look-alikes and other ports are refused."""
     if not origin or origin == "null":
         return False
-    return origin.rstrip("/") in allowed_origins(settings)
+    return origin.rstrip("/") in allowed_origins(settings, saved)

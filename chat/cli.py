@@ -24,6 +24,7 @@ def _serve(settings: Settings) -> None:
         log_level=os.environ.get("LOG_LEVEL", "info").lower(),
         proxy_headers=True,
         ws_max_size=settings.max_frame_bytes,
+        ws_per_message_deflate=settings.ws_per_message_deflate,
         ws_ping_interval=20,
         ws_ping_timeout=20,
     )

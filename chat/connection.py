@@ -22,6 +22,10 @@ log = logging.getLogger("chat.connection")
 
 # On the way out, the last frames (an error, a close code) get this long to leave.
 WRITER_DRAIN_SECONDS = 2.0
+# A replay waits for room in the queue; a client that reads nothing for this long
+# while one is under way is a slow consumer after all.
+ROOM_PATIENCE_SECONDS = 10.0
+ROOM_POLL_SECONDS = 0.02
 
 
 def encode(frame: dict[str, Any]) -> str:
@@ -63,6 +67,30 @@ class Client:
             while not self._queue.empty():
                 self._queue.get_nowait()
             self.close(WS_4408_SLOW_CONSUMER)
+
+    @property
+    def queue_limit(self) -> int:
+        return self._queue.maxsize
+
+    async def wait_for_room(self, frames: int, patience: float = ROOM_PATIENCE_SECONDS) -> bool:
+        """Wait until `frames` more fit in the queue, so a long replay flows at the
+        client's pace instead of overflowing the queue (and 4408) on every resume.
+
+        False when the client is closed, or made no progress for `patience` seconds
+        (then it is closed as a slow consumer, as `send_text` would).
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + patience
+        size = self._queue.qsize()
+        while not self.closed and self._queue.maxsize - self._queue.qsize() < frames:
+            await asyncio.sleep(ROOM_POLL_SECONDS)
+            if self._queue.qsize() < size:  # it is reading: be patient again
+                deadline = loop.time() + patience
+            size = self._queue.qsize()
+            if loop.time() > deadline:
+                log.info("slow consumer (%s) during a replay: disconnecting", self.role)
+                self.close(WS_4408_SLOW_CONSUMER)
+        return not self.closed
 
     def close(self, code: int) -> None:
         """Send what's queued (say, the error that explains why), then close with `code`."""

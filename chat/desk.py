@@ -15,6 +15,8 @@ from sqlalchemy import and_, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chat.models import AgentConnection, AgentPresence, Chat
+from chat.prechat import DEFAULT as DEFAULT_PRECHAT
+from chat.prechat import PrechatFields
 from chat.routing import AvailableAgent, WaitingChat
 from chat.states import ChatState
 from ticketing.business_hours import Schedule
@@ -38,6 +40,7 @@ class ServiceStatus:
     open: bool
     agents_online: int
     next_open: dt.datetime | None
+    prechat: PrechatFields = DEFAULT_PRECHAT  # what the widget's form asks (chat/prechat.py)
 
     @property
     def available(self) -> bool:
@@ -51,6 +54,7 @@ class ServiceStatus:
             "available": self.available,
             "next_open": iso(self.next_open),
             "timezone": self.timezone,
+            "prechat_fields": self.prechat.to_dict(),
         }
 
 
@@ -78,13 +82,12 @@ def open_chats_of_agent() -> Any:
     )
 
 
-async def service_statuses(session: AsyncSession, now: dt.datetime) -> list[ServiceStatus]:
-    services = list(
-        await session.scalars(
-            select(Service).where(Service.active.is_(True)).order_by(Service.position, Service.id)
-        )
-    )
-    online_rows = await session.execute(
+async def service_statuses(
+    session: AsyncSession, now: dt.datetime, only: int | None = None
+) -> list[ServiceStatus]:
+    """Every active service's status; `only`: just that one's (a new chat checks one)."""
+    which = select(Service).where(Service.active.is_(True))
+    online = (
         select(agent_services_table.c.service_id, func.count())
         .select_from(agent_services_table)
         .join(Agent, Agent.id == agent_services_table.c.agent_id)
@@ -92,6 +95,11 @@ async def service_statuses(session: AsyncSession, now: dt.datetime) -> list[Serv
         .where(Agent.active.is_(True), AgentPresence.status == "online", live_connection(now))
         .group_by(agent_services_table.c.service_id)
     )
+    if only is not None:
+        which = which.where(Service.id == only)
+        online = online.where(agent_services_table.c.service_id == only)
+    services = list(await session.scalars(which.order_by(Service.position, Service.id)))
+    online_rows = await session.execute(online)
     online = {service_id: count for service_id, count in online_rows.all()}
     statuses = []
     for service in services:
@@ -105,6 +113,7 @@ async def service_statuses(session: AsyncSession, now: dt.datetime) -> list[Serv
                 open=is_open,
                 agents_online=online.get(service.id, 0),
                 next_open=None if is_open else schedule.next_open(now),
+                prechat=PrechatFields.from_dict(service.prechat_fields),
             )
         )
     return statuses
@@ -167,6 +176,40 @@ async def waiting_chats(session: AsyncSession, limit: int = 1000) -> list[Waitin
     ]
 
 
+async def waiting_queue(
+    session: AsyncSession, limit: int = 5000, shown: int = 200
+) -> tuple[list[WaitingChat], list[dict[str, Any]]]:
+    """`waiting_chats` and `queue_entries` from ONE query: the desk refresh needs both,
+    and it runs after every arrival."""
+    rows = await session.execute(
+        select(
+            Chat.id,
+            Chat.service_id,
+            Chat.queued_at,
+            Chat.declined_agent_ids,
+            Chat.customer_name,
+            Chat.subject,
+        )
+        .where(Chat.state == ChatState.WAITING)
+        .order_by(Chat.queued_at, Chat.id)
+        .limit(limit)
+    )
+    waiting, entries = [], []
+    for chat_id, service_id, queued_at, declined, name, subject in rows.all():
+        waiting.append(WaitingChat(chat_id, service_id, queued_at, frozenset(declined or ())))
+        if len(entries) < shown:
+            entries.append(
+                {
+                    "chat_id": chat_id,
+                    "service_id": service_id,
+                    "customer_name": name,
+                    "subject": subject,
+                    "waiting_since": iso(queued_at),
+                }
+            )
+    return waiting, entries
+
+
 async def average_wait_seconds(session: AsyncSession, now: dt.datetime) -> float:
     """How long chats accepted in the last hour waited, on average."""
     since = now - dt.timedelta(hours=1)
@@ -195,3 +238,43 @@ async def queue_entries(session: AsyncSession, limit: int = 200) -> list[dict[st
         }
         for chat_id, service_id, name, subject, queued_at in rows.all()
     ]
+
+
+async def agent_roster(session: AsyncSession, now: dt.datetime) -> list[dict[str, Any]]:
+    """Every active agent with presence and load, for picking whom to transfer a chat to.
+
+    Those who could take it now (online, connected, a free slot) come first, least
+    loaded first: the same test `available_agents` applies when the transfer is made.
+    """
+    load = open_chats_of_agent().label("open_chats")
+    connected = live_connection(now).label("connected")
+    rows = await session.execute(
+        select(Agent, AgentPresence.status, connected, load)
+        .outerjoin(AgentPresence, AgentPresence.agent_id == Agent.id)
+        .where(Agent.active.is_(True))
+    )
+    roster = []
+    for agent, status, is_connected, open_chats in rows.all():
+        presence = status or "offline"
+        roster.append(
+            {
+                "id": agent.id,
+                "name": agent.name,
+                "presence": presence,
+                "connected": bool(is_connected),
+                "open_chats": int(open_chats),
+                "capacity": agent.capacity,
+                "services": sorted(s.id for s in agent.services),
+                "available": presence == "online"
+                and bool(is_connected)
+                and open_chats < agent.capacity,
+            }
+        )
+    roster.sort(
+        key=lambda a: (
+            not a["available"],
+            a["open_chats"] / a["capacity"] if a["capacity"] else 1.0,
+            a["name"].lower(),
+        )
+    )
+    return roster

@@ -103,7 +103,9 @@ class Dispatcher:
                 return 0
             offers = plan_offers(waiting, agents, now)
             made = 0
-            for offer in offers:
+            # Chat rows are locked in id order, as the transcript writer locks them, so
+            # routing and a group commit can never deadlock on PostgreSQL.
+            for offer in sorted(offers, key=lambda o: o.chat_id):
                 chat = await service._transition(
                     session,
                     offer.chat_id,
@@ -231,7 +233,8 @@ class Dispatcher:
         async with transaction(service.sessions) as session:
             chat_ids = list(
                 await session.scalars(
-                    select(Chat.id).where(
+                    select(Chat.id)
+                    .where(
                         or_(
                             and_(Chat.state == ChatState.ACTIVE, Chat.agent_id == agent_id),
                             and_(
@@ -239,6 +242,7 @@ class Dispatcher:
                             ),
                         )
                     )
+                    .order_by(Chat.id)  # lock order of the transcript writer: no deadlock
                 )
             )
             for chat_id in chat_ids:

@@ -96,3 +96,11 @@ class IdentityRequired(ChatError):
     code = "identity_required"
     message = "Please sign in on the website to chat with us."
     http_status = 403
+
+
+class FieldRequired(ChatError):
+    """The service's pre-chat form requires this field (chat/prechat.py); `field` names it."""
+
+    code = "field_required"
+    message = "Please fill in the required fields."
+    http_status = 422

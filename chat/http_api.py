@@ -6,7 +6,6 @@ Endpoints stay thin: parse, call one service function, render. Every error is a
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from sqlalchemy import update
@@ -122,7 +121,7 @@ async def services(request: Request) -> Response:
 async def login(request: Request) -> Response:
     runtime = runtime_of(request)
     origin = request.headers.get("origin")
-    if origin is not None and not origin_allowed(origin, runtime.settings):
+    if origin is not None and not origin_allowed(origin, runtime.settings, runtime.widget.origins):
         raise CsrfFailed()
     data = await read_json(request)
     email, password = data.get("email"), data.get("password")
@@ -130,14 +129,14 @@ async def login(request: Request) -> Response:
         raise BadLogin()
     ip = request.client.host if request.client else "?"
     account = email.strip().lower()[:254]
-    limits, now = runtime.limits, time.monotonic()
-    if limits.login_per_ip.blocked(ip, now) or limits.login_per_account.blocked(account, now):
+    limits = runtime.limits  # shared by every process when on Redis
+    if await limits.login_per_ip.blocked(ip) or await limits.login_per_account.blocked(account):
         raise TooManyAttempts()
     async with runtime.sessions() as session:
         agent = await authenticate(session, email, password)
     if agent is None:
-        limits.login_per_ip.allow(ip, now)
-        limits.login_per_account.allow(account, now)
+        await limits.login_per_ip.hit(ip)
+        await limits.login_per_account.hit(account)
         await audit.record(
             runtime.sessions,
             audit.entry(
@@ -226,26 +225,23 @@ async def me(request: Request) -> Response:
 async def agent_principal(request: Request, state_changing: bool) -> Principal:
     """The logged-in agent as ticketing sees them (injected into ticketing's API)."""
     agent = (await current_agent(request, state_changing=state_changing)).agent
-    return Principal(
-        "agent",
-        agent.id,
-        agent.name,
-        role=agent.role.value,
-        service_ids=frozenset(s.id for s in agent.services),
-        email=agent.email,
-    )
+    return Principal.of_agent(agent)
 
 
 async def portal_from_widget(request: Request) -> Response:
     """Sign in to the portal with the widget's identity (its signed customer token)."""
     runtime = runtime_of(request)
     origin = request.headers.get("origin")
-    if origin is not None and not origin_allowed(origin, runtime.settings):
+    if origin is not None and not origin_allowed(origin, runtime.settings, runtime.widget.origins):
         raise CsrfFailed()
     data = await read_json(request)
+    ip = request.client.host if request.client else "?"
+    if await runtime.limits.portal_sign_in_per_ip.blocked(ip):
+        raise TooManyAttempts("Too many failed sign-ins. Wait a few minutes and try again.")
     site = data.get("site") if isinstance(data.get("site"), str) else runtime.settings.origin
     customer_id = runtime.tokens.verify(data.get("token"), site)
     if customer_id is None:
+        await runtime.limits.portal_sign_in_per_ip.hit(ip)
         raise NotSignedIn("This identity is not valid here; please sign in again.")
     token, csrf = await start_customer_session(runtime.sessions, customer_id, runtime.clock)
     response = JSONResponse({"customer_id": customer_id, "csrf_token": csrf})
@@ -258,9 +254,16 @@ async def portal_from_link(request: Request) -> Response:
     runtime = runtime_of(request)
     data = await read_json(request)
     token = data.get("token")
-    if not isinstance(token, str) or len(token) > 1024:
-        raise BadLink()
-    customer_id = customer_from_link(runtime.settings.secret_key, token)
+    ip = request.client.host if request.client else "?"
+    if await runtime.limits.portal_sign_in_per_ip.blocked(ip):
+        raise TooManyAttempts("Too many failed sign-ins. Wait a few minutes and try again.")
+    try:
+        if not isinstance(token, str) or len(token) > 1024:
+            raise BadLink()
+        customer_id = customer_from_link(runtime.settings.secret_key, token)
+    except BadLink:
+        await runtime.limits.portal_sign_in_per_ip.hit(ip)  # guessing links is a flood too
+        raise
     session_token, csrf = await start_customer_session(runtime.sessions, customer_id, runtime.clock)
     response = JSONResponse({"customer_id": customer_id, "csrf_token": csrf})
     _portal_cookies(response, session_token, csrf, request.url.scheme == "https")

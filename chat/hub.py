@@ -9,11 +9,13 @@ what it tracks is only which local socket cares about which channel.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from chat import desk
 from chat.bus import Bus, Event, Subscription
@@ -29,6 +31,9 @@ log = logging.getLogger("chat.hub")
 DESK_REFRESH_DEBOUNCE_SECONDS = 0.1
 # Opening hours change on the clock, not on an event: look this often.
 DESK_REFRESH_PERIOD_SECONDS = 2.0
+# The average wait (an hour's accepted chats) feeds an estimate: re-read it this often,
+# not on every refresh (one runs after every arrival).
+AVERAGE_WAIT_REFRESH_SECONDS = 10.0
 
 
 class Hub:
@@ -43,6 +48,10 @@ class Hub:
         self._tasks: list[asyncio.Task[None]] = []
         self.desk_services: list[dict[str, Any]] = []
         self.queue: list[dict[str, Any]] = []
+        self._average_wait: tuple[float, float] | None = None  # (loop time read, seconds)
+        # One refresh at a time: a slower one that read the clock earlier must never land
+        # after (and overwrite) one that was asked for later.
+        self._refresh_lock = asyncio.Lock()
 
     async def start(self) -> None:
         self._subscribe("desk", self._on_desk_event)
@@ -140,6 +149,12 @@ class Hub:
                 if client.session_hash == event.get("session"):
                     client.close(WS_4401_LOGGED_OUT)
             return
+        if kind == "services_changed":  # internal: the queue they see follows at once
+            for client in members:
+                client.service_ids = frozenset(event["service_ids"])
+                client.last_queue = None
+            self._desk_dirty.set()
+            return
         if kind == "chat":
             chat_id = event["chat"]["id"]
             for client in list(members):
@@ -160,8 +175,14 @@ class Hub:
     async def replay(self, client: Client, chat_id: int, after_seq: int) -> None:
         async with self.service.sessions() as session:
             rows = await messages_after(session, chat_id, after_seq)
-        for row in rows:
-            client.send(message_frame(row))
+        # In chunks of a quarter queue, each when it fits: a backlog longer than the
+        # queue reaches a client that reads it, however long it is.
+        chunk = max(1, client.queue_limit // 4)
+        for start in range(0, len(rows), chunk):
+            if not await client.wait_for_room(chunk):
+                return  # gone, or not reading: it resumes from the transcript later
+            for row in rows[start : start + chunk]:
+                client.send(message_frame(row))
 
     # ----------------------------------------------------------------- desk view
     def request_refresh(self) -> None:
@@ -193,12 +214,15 @@ class Hub:
 
     async def refresh_desk(self) -> None:
         """Recompute opening/staffing and the queue; tell local clients what changed."""
+        async with self._refresh_lock:
+            await self._refresh_desk()
+
+    async def _refresh_desk(self) -> None:
         now = self.service.clock.now()
         async with self.service.sessions() as session:
             service_statuses = await desk.service_statuses(session, now)
-            waiting = await desk.waiting_chats(session, limit=5000)
-            entries = await desk.queue_entries(session)
-            average = await desk.average_wait_seconds(session, now)
+            waiting, entries = await desk.waiting_queue(session, limit=5000)
+            average = await self._average_wait_seconds(session, now)
         statuses = [s.frame() for s in service_statuses]
         self.desk_services, self.queue = statuses, entries
         online = {s.id: s.agents_online for s in service_statuses}
@@ -230,6 +254,13 @@ class Hub:
             if client.last_queue != mine:
                 client.last_queue = mine
                 client.send({"type": "queue", "waiting": mine})
+
+    async def _average_wait_seconds(self, session: AsyncSession, now: dt.datetime) -> float:
+        read_at = asyncio.get_running_loop().time()
+        cached = self._average_wait
+        if cached is None or read_at - cached[0] > AVERAGE_WAIT_REFRESH_SECONDS:
+            cached = self._average_wait = (read_at, await desk.average_wait_seconds(session, now))
+        return cached[1]
 
 
 async def _ready(sub: Subscription) -> None:

@@ -13,8 +13,9 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select, text, update
+from sqlalchemy import null, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import selectinload
 
 from chat import desk
 from chat.bus import Bus, Event
@@ -30,13 +31,15 @@ from chat.errors import (
     OfferExpired,
     ServiceNotFound,
 )
-from chat.models import AgentPresence, Chat, ChatMessage
+from chat.models import AgentPresence, Chat, ChatAttachment, ChatMessage
+from chat.prechat import PrechatFields
+from chat.receipts import receipts_view
 from chat.settings import Settings
 from chat.states import OPEN_STATES, ChatState, EndedBy, SurveyState, sources_of
 from chat.transcripts import NewMessage, TranscriptWriter, append_messages, message_frame
 from ticketing import events
 from ticketing.clock import Clock
-from ticketing.conversion import FinishedChat, TranscriptLine, convert_chat
+from ticketing.conversion import FinishedChat, TranscriptFile, TranscriptLine, convert_chat
 from ticketing.db import iso, transaction
 from ticketing.models import Agent, AuthorType, Customer, Service, TicketStatus
 from ticketing.surveys import answer_survey
@@ -89,14 +92,24 @@ class ChatService:
             self.route_requested()
 
     async def snapshot(self, session: AsyncSession, chat: Chat) -> dict[str, Any]:
-        agent = await session.get(Agent, chat.agent_id) if chat.agent_id else None
+        """The chat as clients show it; one round trip (agent name and first line together,
+        not an ORM `Agent` load with its services: each statement is a round trip)."""
         # The agent decides on an offer by what the customer asked first.
-        first_message = await session.scalar(
+        first_line = (
             select(ChatMessage.body)
             .where(ChatMessage.chat_id == chat.id, ChatMessage.sender == "customer")
             .order_by(ChatMessage.seq)
             .limit(1)
+            .scalar_subquery()
         )
+        agent_name = (
+            select(Agent.name).where(Agent.id == chat.agent_id).scalar_subquery()
+            if chat.agent_id
+            else null()
+        )
+        agent_name_value, first_message = (
+            await session.execute(select(agent_name, first_line))
+        ).one()
         return {
             "id": chat.id,
             "state": chat.state.value,
@@ -107,7 +120,11 @@ class ChatService:
                 "name": chat.customer_name,
                 "email": chat.customer_email,
             },
-            "agent": {"id": agent.id, "name": agent.name} if agent else None,
+            "agent": (
+                {"id": chat.agent_id, "name": agent_name_value}
+                if agent_name_value is not None
+                else None
+            ),
             "queue_position": None,
             "estimated_wait_seconds": None,
             "last_seq": chat.last_seq,
@@ -117,13 +134,20 @@ class ChatService:
             "ticket_id": chat.ticket_id,
             "survey": chat.survey.value,
             "first_message": first_message,
+            # How far each side has received and read (chat/receipts.py).
+            "receipts": receipts_view(chat),
         }
 
-    async def _chat_event(self, session: AsyncSession, chat: Chat, outbox: Outbox) -> None:
+    async def _chat_event(
+        self, session: AsyncSession, chat: Chat, outbox: Outbox
+    ) -> dict[str, Any]:
+        """Queue the chat's new snapshot for its followers; returns it (reading it twice
+        cost an arrival one more round of queries)."""
         snap = await self.snapshot(session, chat)
         outbox.add(f"chat:{chat.id}", {"type": "chat", "chat": snap})
         for agent_id in {chat.agent_id, chat.offered_agent_id} - {None}:
             outbox.add(f"agent:{agent_id}", {"type": "chat", "chat": snap})
+        return snap
 
     async def _system_message(
         self,
@@ -164,15 +188,15 @@ class ChatService:
         **values: Any,
     ) -> Chat | None:
         """Move a chat to `target` if the table allows it from its current state; else None."""
-        result = await session.execute(
+        # RETURNING the whole row, not the id then a SELECT: one round trip, and the row is
+        # locked by the UPDATE itself until the transaction ends.
+        return await session.scalar(
             update(Chat)
             .where(Chat.id == chat_id, Chat.state.in_(sources_of(target)), *extra_where)
             .values(state=target, **values)
-            .returning(Chat.id)
+            .returning(Chat)
+            .execution_options(populate_existing=True, synchronize_session=False)
         )
-        if result.scalar() is None:
-            return None
-        return await self._locked_chat(session, chat_id)
 
     # ----------------------------------------------------------------- customer
     async def customer_chat(self, customer_id: int) -> Chat | None:
@@ -193,20 +217,23 @@ class ChatService:
         self,
         customer_id: int,
         service_id: int,
-        name: str,
+        name: str | None,
         email: str | None,
-        subject: str,
+        subject: str | None,
         message: str,
     ) -> dict[str, Any]:
+        """The service's form rules apply (chat/prechat.py): a field it hides is dropped."""
         now = self.clock.now()
         outbox = Outbox(route=True)
         async with transaction(self.sessions) as session:
-            statuses = {s.id: s for s in await desk.service_statuses(session, now)}
+            statuses = {s.id: s for s in await desk.service_statuses(session, now, service_id)}
             status = statuses.get(service_id)
             if status is None:
                 raise ServiceNotFound()
             if not status.available:
                 raise DeskUnavailable(next_open=iso(status.next_open))
+            form = status.prechat.apply({"name": name, "email": email, "subject": subject})
+            email, subject = form["email"], form["subject"] or ""
             customer = await session.get(Customer, customer_id, with_for_update=True)
             if customer is None:
                 raise ChatNotFound()
@@ -215,6 +242,7 @@ class ChatService:
             )
             if open_chat is not None:
                 raise ChatAlreadyOpen()
+            name = form["name"] or customer.name  # an optional name left out: keep the known one
             customer.name = name
             if email:
                 customer.email = email
@@ -229,16 +257,27 @@ class ChatService:
                 created_at=now,
                 last_customer_activity_at=now,
                 declined_agent_ids=[],
+                last_seq=1,
             )
             session.add(chat)
             await session.flush()
-            rows = await append_messages(
-                session,
-                chat.id,
-                [NewMessage(chat.id, "customer", customer_id, name, message, None)],
-                now,
+            # The first line of a chat nobody else can see yet: seq 1, written directly
+            # rather than through append_messages, whose counter UPDATE (and the refresh
+            # it would need) are two round trips a new chat does not need.
+            first = ChatMessage(
+                chat_id=chat.id,
+                seq=1,
+                sender="customer",
+                sender_id=customer_id,
+                author_name=name,
+                body=message,
+                client_id=None,
+                i18n=None,  # as append_messages stores it
+                attachment_id=None,
+                created_at=now,
             )
-            await session.refresh(chat)
+            session.add(first)
+            await session.flush()
             snap = await self.snapshot(session, chat)
             await events.emit(
                 session,
@@ -250,7 +289,7 @@ class ChatService:
                     {"service_id": service_id, "customer_id": customer_id, "subject": subject},
                 ),
             )
-        outbox.add(f"chat:{chat.id}", message_frame(rows[0][0]))
+        outbox.add(f"chat:{chat.id}", message_frame(first))
         self.publish(outbox)
         return snap
 
@@ -258,23 +297,29 @@ class ChatService:
         self,
         customer_id: int,
         service_id: int,
-        name: str,
-        email: str,
-        subject: str,
+        name: str | None,
+        email: str | None,
+        subject: str | None,
         message: str,
     ) -> int:
         """The out-of-hours / nobody-online form: a ticket handled the next working day.
 
         After a missed chat the message joins that chat's ticket instead of opening a
-        second one for the same conversation.
+        second one for the same conversation. The service's form rules apply, except
+        that the email is always required: the answer goes there (chat/prechat.py).
         """
         now = self.clock.now()
         async with transaction(self.sessions) as session:
-            if await session.get(Service, service_id) is None:
+            service = await session.get(Service, service_id)
+            if service is None:
                 raise ServiceNotFound()
+            rules = PrechatFields.from_dict(service.prechat_fields).for_leave_message()
+            form = rules.apply({"name": name, "email": email, "subject": subject})
+            email, subject = form["email"], form["subject"] or ""
             customer = await session.get(Customer, customer_id)
             if customer is None:
                 raise ChatNotFound()
+            name = form["name"] or customer.name
             customer.name, customer.email = name, email
             missed = await session.scalar(
                 select(Chat)
@@ -400,6 +445,26 @@ class ChatService:
         now = self.clock.now()
         outbox = Outbox(route=True)
         async with transaction(self.sessions) as session:
+            # Only the name: an ORM `Agent` would load its services too (one more trip).
+            name = await session.scalar(select(Agent.name).where(Agent.id == agent_id))
+            if name is None:
+                raise OfferExpired()
+            # The "joined" line first, then the transition: its RETURNING row then carries
+            # the new last_seq, so no refresh. If the offer is gone the transition finds
+            # nothing and the raise rolls the line back with everything else.
+            joined = Outbox()
+            try:
+                await self._system_message(
+                    session,
+                    chat_id,
+                    f"{name} joined the chat",
+                    now,
+                    joined,
+                    "system.agent_joined",
+                    name=name,
+                )
+            except ChatClosed:
+                raise OfferExpired() from None  # what the transition would have found
             chat = await self._transition(
                 session,
                 chat_id,
@@ -417,23 +482,11 @@ class ChatService:
                 .where(AgentPresence.agent_id == agent_id)
                 .values(last_assigned_at=now)
             )
-            agent = await session.get(Agent, agent_id)
-            assert agent is not None
-            await self._system_message(
-                session,
-                chat_id,
-                f"{agent.name} joined the chat",
-                now,
-                outbox,
-                "system.agent_joined",
-                name=agent.name,
-            )
-            await session.refresh(chat)
-            await self._chat_event(session, chat, outbox)
-            snap = await self.snapshot(session, chat)
+            outbox.events.extend(joined.events)
+            snap = await self._chat_event(session, chat, outbox)
         outbox.add(
             f"chat:{chat_id}",
-            {"type": "assigned", "chat_id": chat_id, "agent": {"id": agent_id, "name": agent.name}},
+            {"type": "assigned", "chat_id": chat_id, "agent": {"id": agent_id, "name": name}},
         )
         self.publish(outbox)
         return snap
@@ -543,8 +596,7 @@ class ChatService:
                 name=target.name,
             )
             await session.refresh(chat)
-            await self._chat_event(session, chat, outbox)
-            snap = await self.snapshot(session, chat)
+            snap = await self._chat_event(session, chat, outbox)
         outbox.add(
             f"agent:{target_id}", {"type": "offer", "chat": snap, "expires_at": iso(expires)}
         )
@@ -593,6 +645,12 @@ class ChatService:
                 outbox,
                 f"system.ended_by_{ended_by.value}",
             )
+            # The ticket first, so the transition sets its id and the survey in the same
+            # UPDATE (one round trip fewer); the chat is locked and open, so it has no
+            # ticket yet, and a failed transition rolls the ticket back with it.
+            ticket = await self._convert(
+                session, current, status, ask_for_rating=had_agent, now=now, fresh=True
+            )
             chat = await self._transition(
                 session,
                 chat_id,
@@ -603,13 +661,11 @@ class ChatService:
                 end_status=status.value,
                 offered_agent_id=None,
                 offer_expires_at=None,
+                ticket_id=ticket.id,
+                survey=SurveyState.PENDING if had_agent else SurveyState.NONE,
             )
             if chat is None:  # lost a race with the other side: the first end stands
                 raise ChatClosed()
-            ticket = await self._convert(session, chat, status, ask_for_rating=had_agent, now=now)
-            chat.ticket_id = ticket.id
-            chat.survey = SurveyState.PENDING if had_agent else SurveyState.NONE
-            await session.flush()
             await events.emit(
                 session,
                 events.DomainEvent(
@@ -620,8 +676,7 @@ class ChatService:
                     {"ended_by": ended_by.value, "status": status.value, "missed": False},
                 ),
             )
-            await self._chat_event(session, chat, outbox)
-            snap = await self.snapshot(session, chat)
+            snap = await self._chat_event(session, chat, outbox)
         outbox.add(
             f"chat:{chat_id}",
             {
@@ -705,12 +760,24 @@ class ChatService:
         status: TicketStatus,
         ask_for_rating: bool,
         now: dt.datetime,
+        fresh: bool = False,
     ) -> Any:
+        """`fresh`: the caller holds the chat locked in an open state, so it has no ticket."""
         rows = await session.scalars(
-            select(ChatMessage).where(ChatMessage.chat_id == chat.id).order_by(ChatMessage.seq)
+            select(ChatMessage)
+            .where(ChatMessage.chat_id == chat.id)
+            .order_by(ChatMessage.seq)
+            .options(selectinload(ChatMessage.attachment))
         )
         transcript = [
-            TranscriptLine(AuthorType(r.sender), r.sender_id, r.author_name, r.body, r.created_at)
+            TranscriptLine(
+                AuthorType(r.sender),
+                r.sender_id,
+                r.author_name,
+                r.body,
+                r.created_at,
+                _transcript_file(r.attachment) if r.attachment_id is not None else None,
+            )
             for r in rows
         ]
         agent_id = chat.agent_id
@@ -727,6 +794,7 @@ class ChatService:
                 transcript=transcript,
             ),
             now,
+            check_existing=not fresh,
         )
 
     async def _lock_routing(self, session: AsyncSession) -> None:
@@ -737,3 +805,18 @@ class ChatService:
         """
         if session.bind.dialect.name == "postgresql":
             await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": ROUTING_LOCK_KEY})
+
+
+def _transcript_file(attachment: ChatAttachment | None) -> TranscriptFile | None:
+    """A chat file as the ticket will keep it (the same bytes on disk, no copy)."""
+    if attachment is None:
+        return None
+    return TranscriptFile(
+        filename=attachment.filename,
+        content_type=attachment.content_type,
+        size=attachment.size,
+        storage_key=attachment.storage_key,
+        uploaded_by=AuthorType(attachment.uploaded_by),
+        uploader_id=attachment.uploader_id,
+        created_at=attachment.created_at,
+    )

@@ -14,6 +14,18 @@ from starlette.routing import Route
 
 ERROR = {"$ref": "#/components/schemas/Error"}
 JSON_OBJECT = {"type": "object"}
+_FIELD_RULE = {"type": "string", "enum": ["hidden", "optional", "required"]}
+# A service's pre-chat form (chat/prechat.py); null = the defaults. The name can't be hidden.
+PRECHAT_FIELDS = {
+    "type": "object",
+    "nullable": True,
+    "properties": {
+        "name": {"type": "string", "enum": ["optional", "required"]},
+        "email": _FIELD_RULE,
+        "subject": _FIELD_RULE,
+    },
+    "additionalProperties": False,
+}
 
 
 def _body(schema: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
@@ -95,7 +107,54 @@ UPLOAD = {
         }
     },
 }
+CANNED_FIELDS = {
+    "shortcut": {"type": "string", "pattern": "^/?[a-z0-9_-]{1,40}$"},
+    "title": {"type": "string", "minLength": 1, "maxLength": 120},
+    "body": {"type": "string", "minLength": 1, "maxLength": 5000},
+    "service_id": {**INT, "nullable": True},
+}
 TICKET = _path_id("ticket_id")
+CHAT_UPLOAD = {
+    "required": True,
+    "content": {
+        "multipart/form-data": {
+            "schema": {
+                "type": "object",
+                "properties": {
+                    "file": {"type": "string", "format": "binary"},
+                    "client_id": {"type": "string", "maxLength": 64},
+                },
+                "required": ["file"],
+            }
+        }
+    },
+}
+
+
+def _errors(operation: dict[str, Any], *errors: tuple[str, str]) -> dict[str, Any]:
+    """More error answers (status, description) on an operation, in the common error shape."""
+    for status, description in errors:
+        operation["responses"][status] = {
+            "description": description,
+            "content": {"application/json": {"schema": ERROR}},
+        }
+    return operation
+
+
+def _chat_file(operation: dict[str, Any]) -> dict[str, Any]:
+    """Chat files: the widget's customer token (header) or the console's session."""
+    operation["security"] = [{"widget": []}, {"agent": []}, {"token": []}]
+    return _errors(
+        operation,
+        ("415", "Not a kind of file we take"),
+        ("429", "Too many files in this chat"),
+    )
+
+
+# Failed sign-ins are limited per IP (and logins per account), across processes.
+TOO_MANY_SIGN_INS = ("429", "Too many failed sign-ins; try again in a few minutes")
+
+
 PAGE = [
     _query("page", {"type": "integer", "minimum": 1}),
     _query("per_page", {"type": "integer", "minimum": 1, "maximum": 100}),
@@ -108,11 +167,14 @@ PATHS: dict[str, dict[str, Any]] = {
         "get": _op("A service's categories", auth=None, params=[_path_id("service_id")], tag="desk")
     },
     "/api/auth/login": {
-        "post": _op(
-            "Agent login (sets the session cookie)",
-            auth=None,
-            body=_body({"email": TEXT, "password": TEXT}, ["email", "password"]),
-            tag="auth",
+        "post": _errors(
+            _op(
+                "Agent login (sets the session cookie)",
+                auth=None,
+                body=_body({"email": TEXT, "password": TEXT}, ["email", "password"]),
+                tag="auth",
+            ),
+            TOO_MANY_SIGN_INS,
         )
     },
     "/api/auth/logout": {
@@ -243,20 +305,46 @@ PATHS: dict[str, dict[str, Any]] = {
     "/api/attachments/{attachment_id}": {
         "get": _op("Download an attachment", params=[_path_id("attachment_id")], tag="tickets")
     },
+    "/api/chats/{chat_id}/attachments": {
+        "post": _chat_file(
+            _op(
+                "Send a file in an open chat; both sides get it as a message (chat/chat_files.py)",
+                params=[_path_id("chat_id")],
+                body=CHAT_UPLOAD,
+                ok=201,
+                tag="chats",
+            )
+        )
+    },
+    "/api/chats/{chat_id}/attachments/{attachment_id}": {
+        "get": _chat_file(
+            _op(
+                "Download a chat's file (its participants only)",
+                params=[_path_id("chat_id"), _path_id("attachment_id")],
+                tag="chats",
+            )
+        )
+    },
     "/api/portal/session": {
-        "post": _op(
-            "Portal sign-in with the widget's identity",
-            auth=None,
-            body=_body({"token": TEXT, "site": TEXT}, ["token"]),
-            tag="portal",
+        "post": _errors(
+            _op(
+                "Portal sign-in with the widget's identity",
+                auth=None,
+                body=_body({"token": TEXT, "site": TEXT}, ["token"]),
+                tag="portal",
+            ),
+            TOO_MANY_SIGN_INS,
         )
     },
     "/api/portal/link": {
-        "post": _op(
-            "Portal sign-in with an emailed link",
-            auth=None,
-            body=_body({"token": TEXT}, ["token"]),
-            tag="portal",
+        "post": _errors(
+            _op(
+                "Portal sign-in with an emailed link",
+                auth=None,
+                body=_body({"token": TEXT}, ["token"]),
+                tag="portal",
+            ),
+            TOO_MANY_SIGN_INS,
         )
     },
     "/api/portal/logout": {"post": _op("Portal sign-out", auth="customer", ok=204, tag="portal")},
@@ -332,7 +420,10 @@ PATHS: dict[str, dict[str, Any]] = {
         )
     },
     "/api/admin/services": {
-        "get": _op("Services with hours, SLA targets and inactivity policy", tag="admin"),
+        "get": _op(
+            "Services with hours, SLA targets, inactivity policy and pre-chat form fields",
+            tag="admin",
+        ),
         "post": _op(
             "Add a service",
             ok=201,
@@ -344,6 +435,7 @@ PATHS: dict[str, dict[str, Any]] = {
                     "schedule": JSON_OBJECT,
                     "sla_targets": JSON_OBJECT,
                     "inactivity_policy": JSON_OBJECT,
+                    "prechat_fields": PRECHAT_FIELDS,
                     "active": {"type": "boolean"},
                     "position": {"type": "integer"},
                 },
@@ -363,6 +455,7 @@ PATHS: dict[str, dict[str, Any]] = {
                     "schedule": JSON_OBJECT,
                     "sla_targets": JSON_OBJECT,
                     "inactivity_policy": JSON_OBJECT,
+                    "prechat_fields": PRECHAT_FIELDS,
                     "active": {"type": "boolean"},
                     "position": {"type": "integer"},
                 }
@@ -418,7 +511,25 @@ PATHS: dict[str, dict[str, Any]] = {
             ),
         )
     },
-    "/api/admin/agents": {"get": _op("Agents", tag="admin")},
+    "/api/admin/agents": {
+        "get": _op("Agents", tag="admin"),
+        "post": _op(
+            "Add an agent, who signs in with the given password",
+            ok=201,
+            tag="admin",
+            body=_body(
+                {
+                    "email": TEXT,
+                    "name": TEXT,
+                    "password": TEXT,
+                    "role": {"type": "string", "enum": ["agent", "admin"]},
+                    "capacity": {"type": "integer", "minimum": 0, "maximum": 50},
+                    "services": {"type": "array", "items": INT},
+                },
+                ["email", "name", "password"],
+            ),
+        ),
+    },
     "/api/admin/audit": {
         "get": _op("The audit log, newest first", tag="admin", params=[_query("action", TEXT)])
     },
@@ -450,6 +561,48 @@ PATHS: dict[str, dict[str, Any]] = {
             ),
         )
     },
+    "/api/canned": {
+        "get": _op(
+            "Canned responses I may use; with chat_id, those fitting that chat, filled in",
+            params=[_query("chat_id", INT)],
+            tag="console",
+        ),
+        "post": _op(
+            "Add a personal canned response (or, for admins, a shared one)",
+            ok=201,
+            tag="console",
+            body=_body(
+                CANNED_FIELDS | {"shared": {"type": "boolean"}}, ["shortcut", "title", "body"]
+            ),
+        ),
+    },
+    "/api/canned/{response_id}": {
+        "patch": _op(
+            "Change a canned response (own personal ones; shared ones for admins)",
+            params=[_path_id("response_id")],
+            tag="console",
+            body=_body(CANNED_FIELDS),
+        ),
+        "delete": _op(
+            "Delete a canned response (own personal ones; shared ones for admins)",
+            params=[_path_id("response_id")],
+            ok=204,
+            tag="console",
+        ),
+    },
+    "/api/chats/{chat_id}/context": {
+        "get": _op(
+            "The customer beside a chat: details, earlier chats and tickets",
+            params=[
+                _path_id("chat_id"),
+                _query("limit", {"type": "integer", "minimum": 1, "maximum": 50}),
+            ],
+            tag="console",
+        )
+    },
+    "/api/agents": {
+        "get": _op("Agents with presence and load, to transfer a chat to", tag="console")
+    },
     "/api/openapi.json": {"get": _op("This document", auth=None, tag="desk")},
 }
 
@@ -476,6 +629,7 @@ DOCUMENT: dict[str, Any] = {
             "token": {"type": "http", "scheme": "bearer"},
             "agent": {"type": "apiKey", "in": "cookie", "name": "chatdesk_session"},
             "customer": {"type": "apiKey", "in": "cookie", "name": "chatdesk_portal"},
+            "widget": {"type": "apiKey", "in": "header", "name": "X-Chatdesk-Token"},
         },
     },
 }

@@ -67,14 +67,14 @@ async def survey(request: Request) -> Response:
 
 
 async def widget_frame(request: Request) -> Response:
-    """The chat UI inside the iframe; only sites in ALLOWED_ORIGINS may embed it."""
+    """The chat UI inside the iframe; only allowed sites (environment or Admin) may embed it."""
     runtime: Runtime = request.app.state.runtime
-    origins = allowed_origins(runtime.settings)
+    origins = allowed_origins(runtime.settings, runtime.widget.origins)
     site = request.query_params.get("origin", runtime.settings.origin)
     if site not in origins:
         return PlainTextResponse(
             f"This site ({site[:100]}) is not allowed to embed the chat. An admin can add it "
-            "to ALLOWED_ORIGINS.",
+            "in the console (Admin → Widget) or to ALLOWED_ORIGINS.",
             status_code=403,
         )
     return _page("widget/frame.html", " ".join(sorted(origins)))

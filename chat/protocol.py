@@ -174,6 +174,9 @@ def _token(name: str, value: Any, limits: Limits) -> str | None:
 # frame type → {field: (check, required)}
 Spec = Mapping[str, Mapping[str, tuple[Check, bool]]]
 
+# Receipts (docs/protocol.md, "Receipts"): the same two frames on both sides.
+RECEIPT: Mapping[str, tuple[Check, bool]] = {"chat_id": (_int, True), "seq": (_int, True)}
+
 WIDGET_FRAMES: Spec = {
     "hello": {
         "token": (_token, False),
@@ -182,9 +185,11 @@ WIDGET_FRAMES: Spec = {
         "site": (_text(200), False),
         "user": (_user, False),
     },
+    # Which of name, email and subject a service requires is its own setting, checked
+    # by the service layer (chat/prechat.py, error `field_required`), not here.
     "start_chat": {
         "service_id": (_int, True),
-        "name": (_required_text(MAX_NAME_CHARS), True),
+        "name": (_required_text(MAX_NAME_CHARS), False),
         "email": (_email, False),
         "subject": (_text(MAX_SUBJECT_CHARS), False),
         "message": (_body, True),
@@ -196,12 +201,14 @@ WIDGET_FRAMES: Spec = {
     "rate": {"rating": (_rating, True), "comment": (_text(MAX_COMMENT_CHARS), False)},
     "leave_message": {
         "service_id": (_int, True),
-        "name": (_required_text(MAX_NAME_CHARS), True),
-        "email": (_email, True),
+        "name": (_required_text(MAX_NAME_CHARS), False),
+        "email": (_email, False),
         "subject": (_text(MAX_SUBJECT_CHARS), False),
         "message": (_body, True),
     },
     "email_transcript": {"email": (_email, True)},
+    "delivered": RECEIPT,
+    "read": RECEIPT,
     "ping": {},
 }
 
@@ -219,6 +226,8 @@ CONSOLE_FRAMES: Spec = {
     "fetch": {"chat_id": (_int, True), "after_seq": (_int, True)},
     "end_chat": {"chat_id": (_int, True), "status": (_status, True)},
     "transfer": {"chat_id": (_int, True), "agent_id": (_int, False), "service_id": (_int, False)},
+    "delivered": RECEIPT,
+    "read": RECEIPT,
     "ping": {},
 }
 

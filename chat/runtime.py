@@ -20,8 +20,10 @@ from chat.dispatcher import Dispatcher
 from chat.hub import Hub
 from chat.lifecycle import ChatService
 from chat.ratelimit import EdgeLimits
+from chat.receipts import ReceiptBook
 from chat.settings import Settings
 from chat.transcripts import TranscriptWriter
+from chat.widget_settings import WidgetSettingsCache
 from ticketing.clock import Clock, SystemClock
 from ticketing.db import create_engine, create_sessionmaker
 from ticketing.mail_out import MailSettings, attach
@@ -38,8 +40,10 @@ class Runtime:
     service: ChatService
     hub: Hub
     dispatcher: Dispatcher
+    receipts: ReceiptBook  # delivered/read, coalesced in memory and written in batches
     tokens: CustomerTokens
     limits: EdgeLimits
+    widget: WidgetSettingsCache  # the widget's saved look and embedding sites (Admin tab)
     _stack: AsyncExitStack = field(default_factory=AsyncExitStack, repr=False)
 
     @classmethod
@@ -59,6 +63,9 @@ class Runtime:
             writer = TranscriptWriter(sessions, bus, clock)
             await writer.start()
             stack.push_async_callback(writer.stop)
+            receipts = ReceiptBook(sessions, bus, settings.receipt_flush_seconds)
+            await receipts.start()
+            stack.push_async_callback(receipts.stop)
             service = ChatService(sessions, bus, clock, settings, writer)
             hub = Hub(bus, service)
             dispatcher = Dispatcher(service)
@@ -66,6 +73,11 @@ class Runtime:
             stack.push_async_callback(hub.stop)
             await dispatcher.start(sweep=run_timers)
             stack.push_async_callback(dispatcher.stop)
+            widget = WidgetSettingsCache(sessions, bus)
+            await widget.start()
+            stack.push_async_callback(widget.stop)
+            limits = EdgeLimits.from_settings(settings)  # Redis-shared when on Redis
+            stack.push_async_callback(limits.close)
         except BaseException:
             await stack.aclose()
             raise
@@ -79,8 +91,10 @@ class Runtime:
             service=service,
             hub=hub,
             dispatcher=dispatcher,
+            receipts=receipts,
             tokens=CustomerTokens(settings.secret_key),
-            limits=EdgeLimits.from_settings(settings),
+            widget=widget,
+            limits=limits,
             _stack=stack,
         )
 

@@ -63,6 +63,9 @@ class Settings:
     sweep_interval_seconds: float = 1.0  # how often timers are checked
     # Edge limits (see docs/protocol.md).
     max_frame_bytes: int = 64 * 1024
+    # permessage-deflate: smaller frames on the wire, but ~49 KiB more per socket
+    # (docs/performance.md, "Capacity"); off for many idle sockets per process.
+    ws_per_message_deflate: bool = True
     max_message_chars: int = 5000
     rate_messages_per_second: float = 10.0
     rate_burst: int = 30
@@ -75,6 +78,21 @@ class Settings:
     send_queue_limit: int = 1000
     # Attachments (10 MB) plus multipart overhead; every other body is far smaller.
     max_body_bytes: int = 11 * 1024 * 1024
+    # Files sent in a chat (chat/chat_files.py): size, kinds (decided by content, never
+    # by name or claimed type) and how many per chat per minute, both sides together.
+    max_chat_attachment_bytes: int = 10 * 1024 * 1024
+    chat_attachment_types: tuple[str, ...] = (
+        "image/png",
+        "image/jpeg",
+        "image/gif",
+        "image/webp",
+        "application/pdf",
+        "application/zip",
+        "text/plain",
+    )
+    rate_chat_uploads_per_minute: int = 10
+    # Delivered/read receipts are kept in memory and written this often (chat/receipts.py).
+    receipt_flush_seconds: float = 1.0
     session_max_age_seconds: int = 14 * 24 * 3600
     bus_prefix: str = "chatdesk"
     environment: str = "development"
@@ -101,6 +119,8 @@ class Settings:
                 continue
             if f.name == "allowed_origins":
                 kwargs[f.name] = tuple(o.strip().rstrip("/") for o in raw.split(",") if o.strip())
+            elif f.name == "chat_attachment_types":
+                kwargs[f.name] = tuple(t.strip().lower() for t in raw.split(",") if t.strip())
             elif f.type in ("int",):
                 kwargs[f.name] = int(raw)
             elif f.type in ("float",):

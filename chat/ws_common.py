@@ -41,8 +41,9 @@ HELLO_TIMEOUT_SECONDS = 10.0
 # connection's next frame; beyond this many unacknowledged ones, reading waits.
 MAX_MESSAGES_IN_FLIGHT = 64
 # Frames that may overtake messages still being stored. Any other frame (end_chat,
-# transfer, …) first waits for them, so "bye" then end_chat keeps its order.
-PIPELINED = frozenset({"message", "typing", "ping"})
+# transfer, …) first waits for them, so "bye" then end_chat keeps its order. Receipts
+# are about what this client received, never about what it is sending.
+PIPELINED = frozenset({"message", "typing", "ping", "delivered", "read"})
 
 Handler = Callable[[dict[str, Any]], Awaitable[None]]
 
@@ -63,7 +64,7 @@ async def refuse(websocket: WebSocket) -> None:
 
 
 def check_origin(websocket: WebSocket, runtime: Runtime) -> bool:
-    return origin_allowed(websocket.headers.get("origin"), runtime.settings)
+    return origin_allowed(websocket.headers.get("origin"), runtime.settings, runtime.widget.origins)
 
 
 async def run_socket(
@@ -132,19 +133,30 @@ async def _handle_one(
         client.send(error_frame(DatabaseUnavailable(), ref))
 
 
-async def store(client: Client, writer: TranscriptWriter, message: NewMessage) -> None:
+async def store(
+    client: Client,
+    writer: TranscriptWriter,
+    message: NewMessage,
+    on_stored: Callable[[int, int], None] | None = None,
+) -> None:
     """Submit a chat message for storage and return at once; the ack (or the error frame)
     is sent when its group commit is done. Waiting for the commit before reading the next
     frame capped a console at one message per commit round trip, however many chats it
-    serves, and kept group commits small."""
+    serves, and kept group commits small. `on_stored(chat_id, seq)` hears of each stored
+    message (the receipts book keeps chats' last seq without asking the database)."""
     while len(client.in_flight) >= MAX_MESSAGES_IN_FLIGHT:
         await asyncio.wait(set(client.in_flight), return_when=asyncio.FIRST_COMPLETED)
     future = writer.submit(message)
     client.in_flight.add(future)
-    future.add_done_callback(lambda done: _stored(client, done, message))
+    future.add_done_callback(lambda done: _stored(client, done, message, on_stored))
 
 
-def _stored(client: Client, future: asyncio.Future[Any], message: NewMessage) -> None:
+def _stored(
+    client: Client,
+    future: asyncio.Future[Any],
+    message: NewMessage,
+    on_stored: Callable[[int, int], None] | None,
+) -> None:
     client.in_flight.discard(future)
     if future.cancelled():
         return
@@ -154,6 +166,8 @@ def _stored(client: Client, future: asyncio.Future[Any], message: NewMessage) ->
         client.send(
             {"type": "ack", "client_id": row.client_id, "seq": row.seq, "chat_id": row.chat_id}
         )
+        if on_stored is not None:
+            on_stored(row.chat_id, row.seq)
     elif isinstance(error, DeskError):
         client.send(error_frame(error, message.client_id))
     else:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -12,7 +13,7 @@ from chat.auth import SESSION_COOKIE, session_agent
 from chat.connection import Client
 from chat.errors import ChatNotFound, ChatRateLimited, DeskError
 from chat.models import Chat
-from chat.protocol import CONSOLE_FRAMES
+from chat.protocol import CONSOLE_FRAMES, WS_4401_LOGGED_OUT
 from chat.runtime import Runtime
 from chat.states import ChatState, EndedBy
 from chat.transcripts import NewMessage
@@ -38,6 +39,8 @@ class ConsoleSession:
             "fetch": self.fetch,
             "end_chat": self.end_chat,
             "transfer": self.transfer,
+            "delivered": self.delivered,
+            "read": self.read,
             "ping": self.ping,
         }
 
@@ -60,7 +63,7 @@ class ConsoleSession:
             )
             chats, offers = [], []
             for chat in rows:
-                snap = await runtime.service.snapshot(session, chat)
+                snap = runtime.receipts.overlay(await runtime.service.snapshot(session, chat))
                 if chat.state is ChatState.ACTIVE:
                     chats.append(snap)
                 elif chat.offer_expires_at and chat.offer_expires_at > now:
@@ -88,6 +91,8 @@ class ConsoleSession:
 
     async def _my_chat(self, chat_id: int) -> int:
         """The chat if this agent may act in it; admins may join any open chat."""
+        if self.agent.role is AgentRole.ADMIN and not await self._still_admin():
+            raise ChatNotFound()
         if chat_id in self.client.chat_ids:
             return chat_id
         if self.agent.role is AgentRole.ADMIN:
@@ -95,6 +100,18 @@ class ConsoleSession:
             await self.runtime.hub.join_chat(self.client, chat_id)
             return chat_id
         raise ChatNotFound()
+
+    async def _still_admin(self) -> bool:
+        """Admin powers as the database has them now, not as at connect time: an admin
+        demoted or deactivated meanwhile gets this console closed (4401), so it reconnects
+        with exactly the chats it may still see. One lookup per frame, admins only."""
+        async with self.runtime.sessions() as session:
+            row = await session.get(Agent, self.agent.id)
+        if row is not None and row.active and row.role is AgentRole.ADMIN:
+            return True
+        # After the error frame that the caller's refusal becomes, not before it.
+        asyncio.get_running_loop().call_soon(self.client.close, WS_4401_LOGGED_OUT)
+        return False
 
     async def presence(self, frame: dict[str, Any]) -> None:
         await self.runtime.service.set_presence(self.agent.id, frame["status"])
@@ -115,6 +132,7 @@ class ConsoleSession:
             NewMessage(
                 chat_id, "agent", self.agent.id, self.agent.name, frame["body"], frame["client_id"]
             ),
+            self.runtime.receipts.saw,
         )
 
     async def typing(self, frame: dict[str, Any]) -> None:
@@ -147,6 +165,18 @@ class ConsoleSession:
             await self.runtime.service.transfer_to_service(self.agent, chat_id, frame["service_id"])
         else:
             raise DeskError("Say which agent_id or service_id to transfer to.")
+
+    async def delivered(self, frame: dict[str, Any]) -> None:
+        await self.runtime.receipts.note(self._followed(frame), "agent", "delivered", frame["seq"])
+
+    async def read(self, frame: dict[str, Any]) -> None:
+        await self.runtime.receipts.note(self._followed(frame), "agent", "read", frame["seq"])
+
+    def _followed(self, frame: dict[str, Any]) -> int:
+        """Receipts only for chats this console follows (never a way to probe others)."""
+        if frame["chat_id"] not in self.client.chat_ids:
+            raise ChatNotFound()
+        return int(frame["chat_id"])
 
     async def ping(self, frame: dict[str, Any]) -> None:
         self.client.send({"type": "pong"})

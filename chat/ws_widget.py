@@ -12,7 +12,13 @@ from starlette.websockets import WebSocket
 from chat import audit
 from chat.auth import allowed_origins
 from chat.connection import Client
-from chat.errors import ChatRateLimited, IdentityRequired, NoOpenChat, TooManyChats
+from chat.errors import (
+    ChatNotFound,
+    ChatRateLimited,
+    IdentityRequired,
+    NoOpenChat,
+    TooManyChats,
+)
 from chat.identity import IdentityRefused, VerifiedIdentity, verify_identity
 from chat.models import Chat
 from chat.protocol import WIDGET_FRAMES
@@ -51,13 +57,15 @@ class WidgetSession:
             "rate": self.rate,
             "leave_message": self.leave_message,
             "email_transcript": self.email_transcript,
+            "delivered": self.delivered,
+            "read": self.read,
             "ping": self.ping,
         }
 
     async def hello(self, frame: dict[str, Any]) -> None:
         runtime = self.runtime
         site = frame.get("site") or self.origin
-        if site not in allowed_origins(runtime.settings):
+        if site not in allowed_origins(runtime.settings, runtime.widget.origins):
             site = self.origin
         customer_id = runtime.tokens.verify(frame.get("token"), site)
         identity = self._verified_identity(frame.get("user"))
@@ -94,7 +102,7 @@ class WidgetSession:
         if chat is not None:
             self.chat_id = chat.id
             async with runtime.sessions() as session:
-                snapshot = await runtime.service.snapshot(session, chat)
+                snapshot = runtime.receipts.overlay(await runtime.service.snapshot(session, chat))
             self.name = chat.customer_name or self.name
         if not runtime.hub.desk_services:
             await runtime.hub.refresh_desk()
@@ -134,12 +142,12 @@ class WidgetSession:
     def _must_verify(self) -> bool:
         return self.runtime.settings.identity_required and not self.verified
 
-    def _count_new_chat(self) -> None:
+    async def _count_new_chat(self) -> None:
+        """New chats (and messages left) per IP per hour, across processes: a flood stops here."""
         if self._must_verify():
             raise IdentityRequired()
-        """New chats (and messages left) per IP per hour: a flood stops here."""
         ip = self.client.websocket.client.host if self.client.websocket.client else "?"
-        if not self.runtime.limits.new_chats_per_ip.allow(ip, time.monotonic()):
+        if not await self.runtime.limits.new_chats_per_ip.hit(ip):
             raise TooManyChats()
 
     def _open_chat(self) -> int:
@@ -151,16 +159,16 @@ class WidgetSession:
 
     async def start_chat(self, frame: dict[str, Any]) -> None:
         runtime = self.runtime
-        self._count_new_chat()
+        await self._count_new_chat()
         snapshot = await runtime.service.start_chat(
             self.customer_id,
             frame["service_id"],
-            frame["name"],
+            frame.get("name"),
             frame.get("email"),
-            frame.get("subject") or "",
+            frame.get("subject"),
             frame["message"],
         )
-        self.chat_id, self.name = snapshot["id"], frame["name"]
+        self.chat_id, self.name = snapshot["id"], snapshot["customer"]["name"]
         self.client.last_queue = None
         await runtime.hub.join_chat(self.client, snapshot["id"])
         self.client.send({"type": "chat", "chat": snapshot})
@@ -176,6 +184,7 @@ class WidgetSession:
             NewMessage(
                 chat_id, "customer", self.customer_id, self.name, frame["body"], frame["client_id"]
             ),
+            self.runtime.receipts.saw,
         )
 
     async def typing(self, frame: dict[str, Any]) -> None:
@@ -206,13 +215,13 @@ class WidgetSession:
         self.client.send(event)
 
     async def leave_message(self, frame: dict[str, Any]) -> None:
-        self._count_new_chat()
+        await self._count_new_chat()
         ticket_id = await self.runtime.service.leave_message(
             self.customer_id,
             frame["service_id"],
-            frame["name"],
-            frame["email"],
-            frame.get("subject") or "",
+            frame.get("name"),
+            frame.get("email"),
+            frame.get("subject"),
             frame["message"],
         )
         self.client.send({"type": "ticket_created", "ticket_id": ticket_id})
@@ -241,6 +250,24 @@ class WidgetSession:
         self.client.send(
             {"type": "transcript_emailed", "chat_id": chat.id, "email": frame["email"]}
         )
+
+    async def delivered(self, frame: dict[str, Any]) -> None:
+        await self.runtime.receipts.note(
+            self._shown_chat(frame), "customer", "delivered", frame["seq"]
+        )
+
+    async def read(self, frame: dict[str, Any]) -> None:
+        await self.runtime.receipts.note(self._shown_chat(frame), "customer", "read", frame["seq"])
+
+    def _shown_chat(self, frame: dict[str, Any]) -> int:
+        """Receipts are for the chat this widget shows, open or just ended."""
+        if self._must_verify():
+            raise IdentityRequired()
+        if self.chat_id is None:
+            raise NoOpenChat()
+        if frame["chat_id"] != self.chat_id:
+            raise ChatNotFound()
+        return self.chat_id
 
     async def ping(self, frame: dict[str, Any]) -> None:
         self.client.send({"type": "pong"})

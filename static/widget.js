@@ -18,15 +18,12 @@
   const ORIGIN = src.origin; // Chatdesk's origin: the only one we talk to
   const BASE = ORIGIN + src.pathname.replace(/(\/static)?\/widget\.js$/, '');
   const RESET_FLAG = 'chatdesk.reset'; // a reset() asked for before the iframe existed
+  const TOKEN = 'chatdesk.token'; // kept here for a frame the browser gives no storage
 
   const settings = Object.assign({}, script.dataset, window.chatdeskSettings || {});
-  const color = /^#[0-9a-f]{3}([0-9a-f]{3})?$/i.test(settings.color || '') ? settings.color : '#1f6feb';
   const service = /^\d+$/.test(String(settings.service || '')) ? String(settings.service) : '';
-  const side = settings.position === 'left' ? 'left' : 'right';
-  const hex = color.length === 4 ? color.replace(/\w/g, '$&$&') : color;
-  const [r, g, b] = [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16));
-  const ink = 0.299 * r + 0.587 * g + 0.114 * b > 160 ? '#111' : '#fff'; // icon readable on the brand colour
   const lang = pickLanguage(settings.lang);
+  let color, side, CSS;
 
   const handlers = {};
   let labels = { open: 'Chat', close: 'Chat', unread: 'Chat ({count})', title: 'Chat' };
@@ -57,7 +54,15 @@
     return node;
   }
 
-  const CSS = `
+  // The page's own colour and side win; else what an admin saved (Admin → Widget).
+  function theme(look) {
+    const ok = (c) => /^#[0-9a-f]{3}([0-9a-f]{3})?$/i.test(c || '');
+    color = ok(settings.color) ? settings.color : ok(look.color) ? look.color : '#1f6feb';
+    side = (settings.position || look.position) === 'left' ? 'left' : 'right';
+    const hex = color.length === 4 ? color.replace(/\w/g, '$&$&') : color;
+    const [r, g, b] = [1, 3, 5].map((i) => parseInt(hex.slice(i, i + 2), 16));
+    const ink = 0.299 * r + 0.587 * g + 0.114 * b > 160 ? '#111' : '#fff'; // readable icon
+    CSS = `
 :host{all:initial}
 .launcher{position:fixed;bottom:20px;${side}:20px;width:60px;height:60px;border-radius:50%;border:0;
  background:${color};color:${ink};cursor:pointer;box-shadow:0 4px 14px rgba(0,0,0,.25);z-index:2147483000;
@@ -73,12 +78,13 @@
 .panel iframe{border:0;width:100%;height:100%;display:block}
 @media (max-width:480px){.panel{inset:0;width:100%;height:100%;max-height:none;border-radius:0}
  .open .launcher{display:none}}`;
+  }
 
   function draw() {
     const host = document.createElement('chatdesk-widget');
     root = host.attachShadow({ mode: 'open' });
     if (root.adoptedStyleSheets && window.CSSStyleSheet && 'replaceSync' in CSSStyleSheet.prototype) {
-      const sheet = new CSSStyleSheet(); // not an inline <style>, so a strict CSP allows it
+      const sheet = new CSSStyleSheet(); // a strict CSP allows it
       sheet.replaceSync(CSS);
       root.adoptedStyleSheets = [sheet];
     } else {
@@ -88,10 +94,11 @@
     launcher = wrap.appendChild(el('button', 'launcher'));
     launcher.type = 'button';
     launcher.setAttribute('aria-expanded', 'false');
-    const svg = document.createElementNS('http://www.w3.org/2000/svg', 'svg');
+    const NS = 'http://www.w3.org/2000/svg';
+    const svg = document.createElementNS(NS, 'svg');
     svg.setAttribute('viewBox', '0 0 24 24');
     svg.setAttribute('aria-hidden', 'true');
-    const path = svg.appendChild(document.createElementNS('http://www.w3.org/2000/svg', 'path'));
+    const path = svg.appendChild(document.createElementNS(NS, 'path'));
     path.setAttribute('d', 'M4 3h16a2 2 0 0 1 2 2v11a2 2 0 0 1-2 2H9l-5 4v-4a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2z');
     launcher.appendChild(svg);
     badge = launcher.appendChild(el('span', 'badge'));
@@ -126,14 +133,20 @@
   function createFrame() {
     const query = new URLSearchParams({ origin: location.origin, lang, color });
     if (service) query.set('service', service);
-    try {
-      if (localStorage.getItem(RESET_FLAG)) query.set('reset', '1');
-      localStorage.removeItem(RESET_FLAG);
-    } catch (error) { /* storage blocked: nothing remembered, nothing to reset */ }
+    if (store(RESET_FLAG)) query.set('reset', '1');
+    store(RESET_FLAG, '');
     iframe = el('iframe');
     iframe.title = labels.title;
     iframe.src = `${BASE}/widget?${query}`;
     panel.appendChild(iframe);
+  }
+
+  function store(key, value) { // read, or write ('' removes); '' when storage is blocked
+    try {
+      if (value === undefined) return localStorage.getItem(key) || '';
+      if (value) localStorage.setItem(key, value); else localStorage.removeItem(key);
+    } catch (error) { /* blocked */ }
+    return '';
   }
 
   function post(message) {
@@ -163,7 +176,10 @@
       setLabels(data.labels);
       if (user) outbox.push({ type: 'setUser', user });
       outbox.push({ type: 'visibility', open: isOpen });
+      if (data.wantsToken) outbox.unshift({ type: 'token', token: store(TOKEN) });
       outbox.splice(0).forEach(post);
+    } else if (data.type === 'token') {
+      store(TOKEN, String(data.token || ''));
     } else if (data.type === 'unread') {
       unread = isOpen ? 0 : Math.max(0, Number(data.count) || 0);
       render();
@@ -189,8 +205,9 @@
       user = null;
       unread = 0;
       render();
+      store(TOKEN, '');
       if (iframe) return post({ type: 'reset' });
-      try { localStorage.setItem(RESET_FLAG, '1'); } catch (error) { /* storage blocked */ }
+      store(RESET_FLAG, '1');
     },
     on(name, fn) {
       (handlers[name] = handlers[name] || []).push(fn);
@@ -201,14 +218,22 @@
   window.Chatdesk = api;
   if (settings.user) api.setUser(settings.user);
 
-  // Launcher labels in the page's language (the iframe sends them too once it's up).
+  // Launcher labels in the page's language, until the iframe sends them.
   fetch(`${BASE}/static/i18n/${lang}.json`).then((r) => (r.ok ? r.json() : null)).then((s) => {
     if (s && !frameReady) {
       setLabels({ open: s['launcher.open'], close: s['launcher.close'], unread: s['launcher.unread'], title: s['widget.frame_title'] });
     }
   }).catch(() => { /* no CORS on that host: keep the neutral label */ });
 
-  function start() {
+  // A slow or unreachable desk delays the launcher LOOK_WAIT_MS at most.
+  const LOOK_WAIT_MS = 3000;
+  const look = Promise.race([
+    fetch(`${BASE}/api/widget/config`).then((r) => (r.ok ? r.json() : {})),
+    new Promise((resolve) => setTimeout(resolve, LOOK_WAIT_MS, {})),
+  ]).catch(() => ({}));
+
+  async function start() {
+    theme((await look) || {});
     draw();
     isReady = true;
     emit('ready');

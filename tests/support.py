@@ -250,6 +250,20 @@ class Customer(Peer):
         self.last_seq = max(self.last_seq, frame["seq"])
         return frame
 
+    def http(self) -> httpx.AsyncClient:
+        """HTTP as the widget makes it: the customer token in a header, no cookies."""
+        assert self.token is not None  # set by welcome
+        headers = {"X-Chatdesk-Token": self.token}
+        if self.site:
+            headers["X-Chatdesk-Site"] = self.site
+        return httpx.AsyncClient(base_url=self.desk.base_url, headers=headers)
+
+    async def send_file(
+        self, content: bytes, filename: str, client_id: str | None = None
+    ) -> httpx.Response:
+        async with self.http() as http:
+            return await send_file(http, self.chat_id, content, filename, client_id)
+
 
 class AgentConsole(Peer):
     path = "/ws/console"
@@ -288,6 +302,36 @@ class AgentConsole(Peer):
     async def end(self, chat_id: int, status: str = "resolved") -> None:
         await self.send({"type": "end_chat", "chat_id": chat_id, "status": status})
         await self.expect("ended", lambda f: f["chat_id"] == chat_id)
+
+    def http(self) -> httpx.AsyncClient:
+        """HTTP as the console makes it: the session cookie and the CSRF header."""
+        return httpx.AsyncClient(
+            base_url=self.desk.base_url,
+            cookies=self.cookies,
+            headers={"X-CSRF-Token": self.cookies["chatdesk_csrf"]},
+        )
+
+    async def send_file(
+        self, chat_id: int, content: bytes, filename: str, client_id: str | None = None
+    ) -> httpx.Response:
+        async with self.http() as http:
+            return await send_file(http, chat_id, content, filename, client_id)
+
+
+async def send_file(
+    http: httpx.AsyncClient,
+    chat_id: int | None,
+    content: bytes,
+    filename: str,
+    client_id: str | None = None,
+) -> httpx.Response:
+    """POST one file into a chat as the widget and the console do (multipart)."""
+    data = {"client_id": client_id} if client_id else None
+    return await http.post(
+        f"/api/chats/{chat_id}/attachments",
+        files={"file": (filename, content, "application/octet-stream")},
+        data=data,
+    )
 
 
 @asynccontextmanager
@@ -344,3 +388,18 @@ async def start_desk(
         server.should_exit = True
         async with asyncio.timeout(15):
             await task
+
+
+@asynccontextmanager
+async def start_two_desks(
+    database_url: str, redis_url: str | None, bus_prefix: str, **overrides: Any
+) -> AsyncIterator[tuple[LiveDesk, LiveDesk]]:
+    """Two app instances on one database and one bus, as two processes of a deployment
+    are: the second shares the first one's clock and seeds nothing."""
+    async with (
+        start_desk(database_url, redis_url, bus_prefix, **overrides) as one,
+        start_desk(
+            database_url, redis_url, bus_prefix, clock=one.clock, seed=False, **overrides
+        ) as two,
+    ):
+        yield one, two

@@ -14,8 +14,11 @@ from contextlib import AsyncExitStack
 import httpx
 import pytest
 
-from tests.support import LiveDesk
+from chat.models import Chat
+from chat.states import ChatState
+from tests.support import Customer, LiveDesk, send_file
 from tests.ticketing.test_api import agent_http, portal_http
+from ticketing.db import transaction
 
 SUPPORT, BILLING = 1, 3
 PEOPLE = ("anonymous", "customer_a", "customer_b", "agent_x", "agent_y", "admin")
@@ -24,6 +27,10 @@ PEOPLE = ("anonymous", "customer_a", "customer_b", "agent_x", "agent_y", "admin"
 AGENT_ONLY_TICKET = (401, 401, 401, 200, 404, 200)
 PORTAL_OWNER_ONLY = (401, 200, 404, 401, 401, 401)
 ADMIN_ONLY = (401, 401, 401, 403, 403, 200)
+ADMIN_CREATES = (401, 401, 401, 403, 403, 201)
+EVERYONE = (200, 200, 200, 200, 200, 200)
+AGENTS = (401, 401, 401, 200, 200, 200)
+AGENTS_CREATE = (401, 401, 401, 201, 201, 201)
 MATRIX: list[tuple[str, str, dict[str, object] | None, tuple[int, ...]]] = [
     ("/api/tickets/{t}", "GET", None, AGENT_ONLY_TICKET),
     ("/api/tickets/{t}", "PATCH", {"tags": ["x"]}, AGENT_ONLY_TICKET),
@@ -39,10 +46,34 @@ MATRIX: list[tuple[str, str, dict[str, object] | None, tuple[int, ...]]] = [
     ("/api/admin/organizations", "GET", None, ADMIN_ONLY),
     ("/api/admin/services/{s}", "PATCH", {"description": "x"}, ADMIN_ONLY),
     ("/api/admin/agents/{x}", "PATCH", {"capacity": 4}, ADMIN_ONLY),
+    (
+        "/api/admin/agents",
+        "POST",
+        {"email": "new@desk.test", "name": "New", "password": "long enough"},
+        ADMIN_CREATES,
+    ),
+    ("/api/admin/widget", "GET", None, ADMIN_ONLY),
+    ("/api/admin/widget", "PUT", {"color": "#123456"}, ADMIN_ONLY),
+    ("/api/widget/config", "GET", None, EVERYONE),  # the look only, never the sites
     ("/api/portal/tickets", "GET", None, (401, 200, 200, 401, 401, 401)),
     ("/api/tickets", "GET", None, (401, 401, 401, 200, 200, 200)),
     ("/api/auth/me", "GET", None, (401, 401, 401, 200, 200, 200)),
     ("/api/portal/me", "GET", None, (401, 200, 200, 401, 401, 401)),
+    # Customer A's chat in Support: its context is for agents who may see that chat.
+    ("/api/chats/{c}/context", "GET", None, AGENT_ONLY_TICKET),
+    ("/api/canned?chat_id={c}", "GET", None, AGENT_ONLY_TICKET),
+    ("/api/canned", "GET", None, AGENTS),
+    ("/api/canned", "POST", {"shortcut": "mine", "title": "T", "body": "b"}, AGENTS_CREATE),
+    (
+        "/api/canned",
+        "POST",
+        {"shortcut": "x", "title": "T", "body": "b", "shared": True},
+        ADMIN_CREATES,
+    ),
+    # {k}: a shared response the admin made; only admins change it.
+    ("/api/canned/{k}", "PATCH", {"title": "New"}, ADMIN_ONLY),
+    ("/api/canned/{k}", "DELETE", None, (401, 401, 401, 403, 403, 204)),
+    ("/api/agents", "GET", None, AGENTS),
 ]
 
 
@@ -66,7 +97,28 @@ async def people(desk: LiveDesk) -> AsyncIterator[dict[str, object]]:
             json={"service_id": SUPPORT, "subject": "Mine", "message": "private"},
         )
         assert created.status_code == 201
-        yield {"clients": clients, "ticket": created.json()["id"], "agent_x": agent_x.agent.id}
+        canned = await clients["admin"].post(
+            "/api/canned", json={"shortcut": "hi", "title": "Hi", "body": "Hi!", "shared": True}
+        )
+        assert canned.status_code == 201
+        yield {
+            "clients": clients,
+            "ticket": created.json()["id"],
+            "agent_x": agent_x.agent.id,
+            "chat": await _chat_of(desk, a),
+            "canned": canned.json()["id"],
+        }
+
+
+async def _chat_of(desk: LiveDesk, customer: Customer) -> int:
+    """A chat of the customer's in Support, as if it had ended (no agent need be online)."""
+    customer_id = desk.runtime.tokens.verify(customer.token, desk.origin)
+    assert customer_id is not None
+    async with transaction(desk.runtime.sessions) as session:
+        chat = Chat(customer_id=customer_id, service_id=SUPPORT, state=ChatState.ENDED)
+        session.add(chat)
+        await session.flush()
+        return chat.id
 
 
 @pytest.mark.parametrize(
@@ -81,7 +133,9 @@ async def test_who_may_do_what(
 ) -> None:
     clients = people["clients"]
     assert isinstance(clients, dict)
-    path = route.format(t=people["ticket"], s=SUPPORT, x=people["agent_x"])
+    path = route.format(
+        t=people["ticket"], s=SUPPORT, x=people["agent_x"], c=people["chat"], k=people["canned"]
+    )
     got = []
     for person in PEOPLE:
         response = await clients[person].request(method, path, json=body)
@@ -111,3 +165,46 @@ async def test_lists_show_exactly_the_tickets_each_person_may_see(
         "customer_a": True,
         "customer_b": False,
     }
+
+
+# --- files in a chat (chat/chat_files.py) ---------------------------------------------
+# Customers prove who they are with the widget's token (a header), agents with the
+# console session; only the chat's own people (and admins) get through.
+CHAT_FILE_UPLOAD = (401, 201, 404, 201, 404, 201)
+CHAT_FILE_DOWNLOAD = (401, 200, 404, 200, 404, 200)
+
+
+async def test_who_may_send_and_fetch_a_chats_files(desk: LiveDesk) -> None:
+    agent_x = await desk.agent("Xavier", services=[SUPPORT])
+    agent_y = await desk.agent("Yara", services=[BILLING], online=False)
+    admin = await desk.agent("Ada", admin=True, online=False)
+    a, b = await desk.customer(), await desk.customer()
+    chat = await a.start_chat(service_id=SUPPORT)
+    await agent_x.next_offer(chat["id"])
+    await agent_x.accept(chat["id"])
+    png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
+    async with AsyncExitStack() as stack:
+        clients = {
+            "anonymous": await stack.enter_async_context(httpx.AsyncClient(base_url=desk.base_url)),
+            "customer_a": await stack.enter_async_context(a.http()),
+            "customer_b": await stack.enter_async_context(b.http()),
+            "agent_x": await stack.enter_async_context(agent_x.http()),
+            "agent_y": await stack.enter_async_context(agent_y.http()),
+            "admin": await stack.enter_async_context(admin.http()),
+        }
+        uploads, downloads = [], []
+        url = ""
+        for person in PEOPLE:
+            sent = await send_file(clients[person], chat["id"], png, f"{person}.png")
+            uploads.append(sent.status_code)
+            if sent.status_code == 201:
+                url = sent.json()["attachment"]["url"]
+            else:
+                assert sent.json()["code"], person
+        for person in PEOPLE:
+            got = await clients[person].get(url)
+            downloads.append(got.status_code)
+            if got.status_code >= 400:
+                assert got.json()["code"], person
+    assert tuple(uploads) == CHAT_FILE_UPLOAD, dict(zip(PEOPLE, uploads, strict=True))
+    assert tuple(downloads) == CHAT_FILE_DOWNLOAD, dict(zip(PEOPLE, downloads, strict=True))

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from sqlalchemy import and_, exists, false, or_, select
 
-from ticketing.models import OrganizationContact, Ticket
+from ticketing.models import Agent, OrganizationContact, Ticket
 
 
 @dataclass(frozen=True)
@@ -22,6 +22,18 @@ class Principal:
     role: str = "customer"  # agent | admin | customer
     service_ids: frozenset[int] = frozenset()
     email: str | None = None
+
+    @classmethod
+    def of_agent(cls, agent: Agent) -> Principal:
+        """An agent as the visibility rules see them: role and services, read now."""
+        return cls(
+            "agent",
+            agent.id,
+            agent.name,
+            role=agent.role.value,
+            service_ids=frozenset(s.id for s in agent.services),
+            email=agent.email,
+        )
 
     @property
     def is_agent(self) -> bool:

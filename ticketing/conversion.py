@@ -11,11 +11,12 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ticketing import events
 from ticketing.models import (
+    Attachment,
     AuthorType,
     Survey,
     Ticket,
@@ -29,12 +30,26 @@ SUBJECT_FROM_MESSAGE_CHARS = 80
 
 
 @dataclass(frozen=True)
+class TranscriptFile:
+    """A file sent in the chat; the ticket keeps it as an attachment of the same line."""
+
+    filename: str
+    content_type: str
+    size: int
+    storage_key: str  # the bytes already on disk (ticketing/attachments.py): not copied
+    uploaded_by: AuthorType
+    uploader_id: int | None
+    created_at: dt.datetime
+
+
+@dataclass(frozen=True)
 class TranscriptLine:
     author_type: AuthorType
     author_id: int | None
     author_name: str
     body: str
     created_at: dt.datetime
+    file: TranscriptFile | None = None
 
 
 @dataclass(frozen=True)
@@ -62,10 +77,16 @@ def subject_for(subject: str, transcript: Sequence[TranscriptLine]) -> str:
     return "Chat"
 
 
-async def convert_chat(session: AsyncSession, chat: FinishedChat, now: dt.datetime) -> Ticket:
-    existing = await session.scalar(select(Ticket).where(Ticket.chat_id == chat.chat_id))
-    if existing is not None:
-        return existing
+async def convert_chat(
+    session: AsyncSession, chat: FinishedChat, now: dt.datetime, *, check_existing: bool = True
+) -> Ticket:
+    """The chat's one ticket. `check_existing=False` skips looking for an earlier one (a round
+    trip) when the caller holds the chat locked while still open: open chats have none,
+    and the unique `tickets.chat_id` refuses a second ticket regardless."""
+    if check_existing:
+        existing = await session.scalar(select(Ticket).where(Ticket.chat_id == chat.chat_id))
+        if existing is not None:
+            return existing
     ticket = Ticket(
         subject=subject_for(chat.subject, chat.transcript),
         service_id=chat.service_id,
@@ -85,17 +106,54 @@ async def convert_chat(session: AsyncSession, chat: FinishedChat, now: dt.dateti
     )
     session.add(ticket)
     await session.flush()
-    session.add_all(
-        TicketMessage(
-            ticket_id=ticket.id,
-            author_type=line.author_type,
-            author_id=line.author_id,
-            author_name=line.author_name,
-            body=line.body,
-            created_at=line.created_at,
+    if not any(line.file for line in chat.transcript):
+        # One executemany, not one ORM object per line: the transcript is most of what a
+        # conversion writes (bench/conversions.py measures it). `render_nulls`: otherwise
+        # lines without an author id (system lines) go in a second INSERT of their own.
+        if chat.transcript:
+            await session.execute(
+                insert(TicketMessage).execution_options(render_nulls=True),
+                [
+                    {
+                        "ticket_id": ticket.id,
+                        "author_type": line.author_type,
+                        "author_id": line.author_id,
+                        "author_name": line.author_name,
+                        "body": line.body,
+                        "created_at": line.created_at,
+                    }
+                    for line in chat.transcript
+                ],
+            )
+    else:
+        messages = [
+            TicketMessage(
+                ticket_id=ticket.id,
+                author_type=line.author_type,
+                author_id=line.author_id,
+                author_name=line.author_name,
+                body=line.body,
+                created_at=line.created_at,
+            )
+            for line in chat.transcript
+        ]
+        session.add_all(messages)
+        await session.flush()  # the files point at their lines' ids
+        session.add_all(
+            Attachment(
+                ticket_id=ticket.id,
+                message_id=message.id,
+                filename=line.file.filename,
+                content_type=line.file.content_type,
+                size=line.file.size,
+                storage_key=line.file.storage_key,
+                uploaded_by=line.file.uploaded_by,
+                uploader_id=line.file.uploader_id,
+                created_at=line.file.created_at,
+            )
+            for line, message in zip(chat.transcript, messages, strict=True)
+            if line.file is not None
         )
-        for line in chat.transcript
-    )
     session.add(
         TicketEvent(
             ticket_id=ticket.id,

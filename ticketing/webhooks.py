@@ -22,6 +22,7 @@ import json
 import secrets
 import time
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
@@ -76,16 +77,42 @@ def verify_signature(
 
 
 # ------------------------------------------------------------------ the listener
+_ENDPOINTS_KEY = "webhooks.active_endpoints"
+
+
+@dataclass(frozen=True)
+class _Endpoint:
+    """What queueing needs of an endpoint: plain values, safe to keep across a savepoint."""
+
+    id: int
+    event_types: tuple[str, ...]
+    customer_facing: bool
+
+
+async def _active_endpoints(session: AsyncSession) -> list[_Endpoint]:
+    """The active endpoints, read once per transaction: a chat's ending emits two events,
+    and each query is a round trip. Keyed on the transaction object, so a later
+    transaction of the same session (which may follow an admin change) reads afresh."""
+    transaction = session.sync_session.get_transaction()
+    cached = session.info.get(_ENDPOINTS_KEY)
+    if cached is not None and transaction is not None and cached[0] is transaction:
+        return cached[1]
+    rows = await session.execute(
+        select(WebhookEndpoint.id, WebhookEndpoint.event_types, WebhookEndpoint.customer_facing)
+        .where(WebhookEndpoint.active.is_(True))
+        .order_by(WebhookEndpoint.id)
+    )
+    endpoints = [_Endpoint(i, tuple(types or ()), bool(facing)) for i, types, facing in rows]
+    session.info[_ENDPOINTS_KEY] = (transaction, endpoints)
+    return endpoints
+
+
 @events.listen
 async def queue_webhooks(session: AsyncSession, event: events.DomainEvent) -> None:
     wanted = [
         endpoint
-        for endpoint in await session.scalars(
-            select(WebhookEndpoint)
-            .where(WebhookEndpoint.active.is_(True))
-            .order_by(WebhookEndpoint.id)
-        )
-        if event.type in (endpoint.event_types or [])
+        for endpoint in await _active_endpoints(session)
+        if event.type in endpoint.event_types
     ]
     if not wanted:
         return

@@ -1,10 +1,16 @@
 // One open chat in the console: its tab, its transcript, the composer, and the
-// "End chat" (Resolved / Follow-up) and "Transfer" (to a service) actions.
+// "End chat" (Resolved / Follow-up) and "Transfer" (to a colleague or a service) actions;
+// typing "/" in the composer offers canned responses (canned.js).
 import { h } from '../lib/dom.js';
-import { MessageList } from '../lib/messagelist.js';
-import { Transcript } from '../lib/transcript.js';
+import { MessageList, icon } from '../lib/messagelist.js';
+import { ReceiptSender } from '../lib/receipts.js';
+import { Transcript, newClientId } from '../lib/transcript.js';
+import { api } from '../lib/api.js';
+import { errorText } from '../lib/notices.js';
 import { TypingIndicator, TypingNotifier } from '../lib/typing.js';
 import { formatNumber, t } from '../i18n.js';
+import { CannedPicker } from './canned.js';
+import { TransferPanel } from './transfer.js';
 
 const OPEN_STATES = new Set(['waiting', 'offered', 'active']);
 const COMPOSER_MAX_HEIGHT_PX = 160;
@@ -25,6 +31,9 @@ export class ChatPane {
     this.buildTab();
     this.buildPane();
     this.messages = new MessageList(this.el.log, { mine: 'agent', ownName: context.me.name });
+    // delivered/read of the customer's lines, coalesced (docs/protocol.md, "Receipts").
+    this.receipts = new ReceiptSender((frame) => this.context.send(frame));
+    document.addEventListener('visibilitychange', () => this.markRead());
     this.indicator = new TypingIndicator(this.el.typing);
     this.notifier = new TypingNotifier((isTyping) => {
       context.send({ type: 'typing', chat_id: this.id, is_typing: isTyping });
@@ -87,19 +96,15 @@ export class ChatPane {
       }),
     );
 
-    el.transferSelect = h('select', { class: 'input input--small', id: `transfer-${id}` });
-    el.transferChoice = h('form', { class: 'chat-pane__choice', hidden: true, onsubmit: (event) => {
-      event.preventDefault();
-      this.transfer();
-    } },
-      h('label', { for: `transfer-${id}`, class: 'chat-pane__choice-label', text: t('console.transfer_to') }),
-      el.transferSelect,
-      h('button', { type: 'submit', class: 'button button--small button--primary', text: t('console.transfer') }),
-      h('button', {
-        type: 'button', class: 'button button--small button--ghost', text: t('common.cancel'),
-        onclick: () => this.toggleTransfer(false),
-      }),
-    );
+    this.transferPanel = new TransferPanel({
+      chatId: id,
+      me: () => this.context.me,
+      services: () => this.context.services(),
+      serviceId: () => this.chat.service_id,
+      send: (frame) => this.context.send(frame),
+      onHide: () => el.transferButton.setAttribute('aria-expanded', 'false'),
+    });
+    el.transferChoice = this.transferPanel.el;
 
     el.log = h('div', {
       class: 'log', role: 'log', 'aria-live': 'polite', 'aria-relevant': 'additions',
@@ -110,7 +115,9 @@ export class ChatPane {
       id: `composer-${id}`, class: 'composer__input', rows: '2', maxlength: '5000',
       placeholder: t('console.composer_placeholder'),
     });
+    this.canned = new CannedPicker(el.input, { chatId: id, onManage: () => this.context.manageCanned?.() });
     el.input.addEventListener('keydown', (event) => {
+      if (this.canned.handleKey(event)) return;
       if (event.key === 'Enter' && !event.shiftKey && !event.isComposing) {
         event.preventDefault();
         this.sendMessage();
@@ -126,10 +133,22 @@ export class ChatPane {
       event.preventDefault();
       this.sendMessage();
     } },
+      el.file = h('input', {
+        type: 'file', id: `composer-file-${id}`, class: 'composer__file', 'aria-label': t('console.attach'),
+        onchange: () => {
+          const [file] = el.file.files;
+          el.file.value = ''; // the same file may be chosen again
+          if (file) this.sendFile(file);
+        },
+      }),
+      h('label', { for: `composer-file-${id}`, class: 'button composer__attach', title: t('console.attach') },
+        icon('attach', 'composer__attach-icon'),
+        h('span', { class: 'visually-hidden', text: t('console.attach') })),
       h('label', { for: `composer-${id}`, class: 'visually-hidden', text: t('console.composer_label') }),
-      el.input,
+      h('div', { class: 'composer__field' }, this.canned.el, el.input),
       h('button', { type: 'submit', class: 'button button--primary', text: t('console.send') }),
     );
+    el.fileError = h('p', { class: 'composer__error', role: 'alert', hidden: true });
     el.endedText = h('p', { class: 'chat-pane__ended-text' });
     el.ended = h('div', { class: 'chat-pane__ended', role: 'status', hidden: true },
       el.endedText,
@@ -153,6 +172,7 @@ export class ChatPane {
       el.log,
       el.typing,
       el.composer,
+      el.fileError,
       el.ended,
     );
   }
@@ -160,6 +180,10 @@ export class ChatPane {
   /** A new snapshot (`chat` frame, or welcome). */
   update(chat) {
     this.chat = { ...this.chat, ...chat };
+    if (chat.receipts) {
+      this.messages.setReceipts(chat.receipts.customer);
+      this.receipts.known(this.id, chat.receipts.agent);
+    }
     const me = this.context.me;
     // Transferred to a service queue or another agent: no longer ours to answer.
     this.transferredAway = OPEN_STATES.has(this.chat.state) && me.role !== 'admin'
@@ -184,8 +208,9 @@ export class ChatPane {
       this.el.transferChoice.hidden = true;
       this.notifier.stop();
       this.indicator.hide();
+      const offeredTo = this.transferPanel.pending?.kind === 'agent' ? this.transferPanel.pending.name : '';
       this.el.endedText.textContent = this.transferredAway
-        ? t('console.transferred_away')
+        ? (offeredTo ? t('transfer.offered_to', { name: offeredTo }) : t('console.transferred_away'))
         : this.chat.ticket_id
           ? t('console.ended_ticket', { ticket: this.chat.ticket_id })
           : t('console.ended');
@@ -201,31 +226,24 @@ export class ChatPane {
     }
   }
 
-  toggleTransfer(show = this.el.transferChoice.hidden) {
-    this.el.transferChoice.hidden = !show;
+  toggleTransfer(show = !this.transferPanel.isOpen) {
     this.el.transferButton.setAttribute('aria-expanded', String(show));
-    if (!show) return;
+    if (!show) {
+      this.el.transferChoice.hidden = true;
+      return;
+    }
     this.toggleEnd(false);
-    const services = this.context.services();
-    this.el.transferSelect.replaceChildren(...services.map((service) => h('option', {
-      value: String(service.id),
-      disabled: service.id === this.chat.service_id && services.length > 1,
-    }, service.available === false ? t('console.service_unavailable', { name: service.name }) : service.name)));
-    const other = services.find((service) => service.id !== this.chat.service_id);
-    if (other) this.el.transferSelect.value = String(other.id);
-    this.el.transferSelect.focus();
+    this.transferPanel.show();
+  }
+
+  /** The server refused our transfer (error frame, ref "transfer"). */
+  transferFailed(frame) {
+    this.el.transferButton.setAttribute('aria-expanded', 'true');
+    this.transferPanel.failed(frame);
   }
 
   end(status) {
     if (this.context.send({ type: 'end_chat', chat_id: this.id, status })) this.toggleEnd(false);
-  }
-
-  transfer() {
-    const serviceId = Number(this.el.transferSelect.value);
-    if (!serviceId) return;
-    if (this.context.send({ type: 'transfer', chat_id: this.id, service_id: serviceId })) {
-      this.toggleTransfer(false);
-    }
   }
 
   sendMessage() {
@@ -239,12 +257,48 @@ export class ChatPane {
     this.el.input.style.height = '';
   }
 
+  /** Send a file (chat/chat_files.py): shown at once, "sent" when stored, else why not. */
+  async sendFile(file) {
+    if (!this.isOpen) return;
+    this.el.fileError.hidden = true;
+    const entry = {
+      client_id: newClientId(), body: file.name, status: 'sending', seq: null,
+      file: { name: file.name, size: file.size },
+    };
+    this.messages.addOutgoing(entry);
+    const form = new FormData();
+    form.append('client_id', entry.client_id);
+    form.append('file', file, file.name);
+    try {
+      const ack = await api('POST', `/api/chats/${this.id}/attachments`, form);
+      Object.assign(entry, { status: 'sent', seq: ack.seq });
+    } catch (error) {
+      entry.status = 'failed';
+      this.el.fileError.textContent = errorText(error);
+      this.el.fileError.hidden = false;
+    }
+    this.messages.updateOutgoing(entry);
+  }
+
+  /** The customer's receipts: our lines show delivered / read. */
+  receipt(frame) {
+    if (frame.by === 'customer') this.messages.setReceipts(frame);
+  }
+
+  /** This chat is in front of the agent: what arrived so far has been read. */
+  markRead() {
+    if (this.pane.hidden || !this.pane.isConnected || document.visibilityState !== 'visible') return;
+    this.receipts.note(this.id, 'read', this.transcript.contiguousSeq);
+  }
+
   /** A `message` frame; returns {isNew, gapAfter}. */
   receive(message) {
     const result = this.transcript.receive(message);
     if (!result.isNew) return result;
     this.messages.addStored(message);
     if (message.sender === 'customer') this.indicator.hide();
+    this.receipts.note(this.id, 'delivered', this.transcript.contiguousSeq);
+    this.markRead();
     return result;
   }
 
@@ -274,6 +328,7 @@ export class ChatPane {
     this.tab.tabIndex = selected ? 0 : -1;
     this.pane.hidden = !selected;
     if (selected) this.setUnread(0);
+    if (selected) this.markRead();
   }
 
   setUnread(count) {

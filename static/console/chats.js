@@ -63,6 +63,7 @@ export class ActiveChats {
         me: this.context.me(),
         services: this.context.services,
         send: this.context.send,
+        manageCanned: this.context.manageCanned,
         onSelect: (p) => this.select(p, { focus: false }),
         onClose: (p) => this.close(p),
       });
@@ -120,6 +121,11 @@ export class ActiveChats {
     this.panes.get(frame.chat_id)?.ack(frame);
   }
 
+  /** The other side's delivered/read (docs/protocol.md, "Receipts"). */
+  receipt(frame) {
+    this.panes.get(frame.chat_id)?.receipt(frame);
+  }
+
   failed(clientId) {
     for (const pane of this.panes.values()) pane.failed(clientId);
   }
@@ -127,6 +133,28 @@ export class ActiveChats {
   typing(frame) {
     if (frame.sender === 'agent') return;
     this.panes.get(frame.chat_id)?.typing(Boolean(frame.is_typing));
+  }
+
+  /** Our last transfer was refused (error frame, ref "transfer"): the pane that sent it says why. */
+  transferFailed(frame) {
+    const pane = [...this.panes.values()].find((p) => p.transferPanel.pending && p.isOpen);
+    pane?.transferFailed(frame);
+  }
+
+  /**
+   * Chats we transferred to a colleague that are back in the queue or offered to us
+   * again: the colleague declined or let the offer lapse. Returns their names.
+   */
+  transfersReturned(chatIds) {
+    const names = [];
+    for (const pane of this.panes.values()) {
+      const pending = pane.transferPanel.pending;
+      if (!pane.transferredAway || pending?.kind !== 'agent' || !chatIds.includes(pane.id)) continue;
+      pane.transferPanel.pending = null;
+      names.push(pending.name);
+      pane.el.endedText.textContent = t('transfer.returned', { name: pending.name });
+    }
+    return names;
   }
 
   /** The chat was taken away from us (transferred): keep the transcript, stop answering. */
@@ -209,6 +237,7 @@ export class ActiveChats {
         h('dt', { text: t(key) }),
         h('dd', { text: value }),
       ])),
+      ...(this.context.customerContext ? [this.context.customerContext.element(chat)] : []),
     );
   }
 }

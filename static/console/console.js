@@ -7,9 +7,11 @@ import { errorText, showNotice } from '../lib/notices.js';
 import { applyTranslations, formatNumber, loadStrings, t } from '../i18n.js';
 import { askForNotifications, beep, canAskForNotifications, notifyDesktop, unlockAudio } from './alerts.js';
 import { AdminView } from './admin.js';
+import { CannedManager } from './canned_manager.js';
 import { ActiveChats } from './chats.js';
 import { OfferList, QueueList } from './offers.js';
 import { ConsoleConnection } from './socket.js';
+import { CustomerContext } from './context.js';
 import { TicketsView } from './tickets.js';
 
 const TICK_MS = 1_000; // countdowns and wait times show seconds
@@ -26,7 +28,7 @@ const session = {
   connection: null,
 };
 
-let chats, offers, queue, tickets, admin, ticker;
+let chats, offers, queue, tickets, admin, canned, customerContext, ticker;
 const el = {};
 
 function notice(text, options) {
@@ -104,6 +106,8 @@ function endSession() {
   queue.reset();
   tickets.reset();
   admin.reset();
+  canned.reset();
+  customerContext.reset();
   renderAdminNav();
   showView('chats');
 }
@@ -224,6 +228,7 @@ const HANDLERS = {
 
   offer(frame) {
     offers.add(frame);
+    transfersReturned([frame.chat?.id]);
   },
 
   offer_withdrawn(frame) {
@@ -241,6 +246,8 @@ const HANDLERS = {
     if (accepted && chat.state !== 'offered') offers.remove(chat.id);
     const isNew = !chats.has(chat.id);
     const pane = chats.upsert(chat, { select: accepted && chat.state === 'active' });
+    // The server's count came with the last presence frame; from here on the panes know better.
+    session.activeChats = null;
     // A chat new to this screen (accepted, transferred in): make sure its history arrives.
     if (isNew && pane) {
       setTimeout(() => {
@@ -255,6 +262,7 @@ const HANDLERS = {
     // Transferred to someone else: no longer ours to answer (not in docs/protocol.md yet).
     offers.remove(frame.chat_id);
     chats.removed(frame.chat_id);
+    session.activeChats = null;
     renderPresence();
   },
 
@@ -270,6 +278,10 @@ const HANDLERS = {
     chats.ack(frame);
   },
 
+  receipt(frame) {
+    chats.receipt(frame);
+  },
+
   typing(frame) {
     chats.typing(frame);
   },
@@ -281,6 +293,7 @@ const HANDLERS = {
 
   queue(frame) {
     queue.set(frame.waiting || []);
+    transfersReturned((frame.waiting || []).map((entry) => entry.chat_id));
   },
 
   desk_status(frame) {
@@ -293,6 +306,10 @@ const HANDLERS = {
   },
 
   error(frame) {
+    if (frame.ref === 'transfer') {
+      chats.transferFailed(frame); // said beside the chat, where the agent is looking
+      return;
+    }
     if (frame.ref && typeof frame.ref === 'string' && frame.code !== 'database_unavailable') {
       chats.failed(frame.ref);
     }
@@ -302,6 +319,19 @@ const HANDLERS = {
     notice(errorText(frame, { preferServer: true }));
   },
 };
+
+/** A colleague declined (or let lapse) a chat we transferred to them: say so. */
+function transfersReturned(chatIds) {
+  for (const name of chats.transfersReturned(chatIds)) {
+    notice(t('transfer.returned', { name }), { kind: 'info' });
+  }
+}
+
+/** A ticket from the customer's history beside a chat: open it in the Tickets tab. */
+function openTicket(id) {
+  showView('tickets');
+  tickets.open(id);
+}
 
 function onFrame(frame) {
   HANDLERS[frame.type]?.(frame);
@@ -355,7 +385,15 @@ async function main() {
     ticketsView: byId('tickets-view'),
   });
 
-  chats = new ActiveChats({ me: () => session.agent || {}, services: () => session.services, send });
+  canned = new CannedManager({ me: () => session.agent, services: () => session.services, notice });
+  customerContext = new CustomerContext({ openTicket });
+  chats = new ActiveChats({
+    me: () => session.agent || {},
+    services: () => session.services,
+    send,
+    customerContext,
+    manageCanned: () => canned.open(),
+  });
   offers = new OfferList({ serviceName, send, onNew: onNewOffer });
   queue = new QueueList({ serviceName });
   tickets = new TicketsView({
@@ -380,6 +418,7 @@ async function main() {
   });
   el.navChats.addEventListener('click', () => showView('chats'));
   el.navTickets.addEventListener('click', () => showView('tickets'));
+  byId('nav-canned').addEventListener('click', () => canned.open());
   el.navAdmin.addEventListener('click', () => showView('admin'));
   document.addEventListener('keydown', onShortcut);
   // Any click may be the gesture that allows sound.

@@ -1,18 +1,17 @@
-// "New ticket" (Alt+T, as in Movidesk): an agent opens a ticket for a customer.
-// Requester email (completed from requesters seen before) and name, service, the
-// service's categories, subject, message, priority, request type, CC → POST /api/tickets.
+// "New ticket" (Alt+T, as in Movidesk): an agent opens a ticket for a customer, or,
+// with "Add me as requester", on their own behalf. Requester email (completed from
+// requesters seen before) and name, service, the service's categories, subject,
+// message, priority, request type, CC → POST /api/tickets.
 import { api } from '../lib/api.js';
-import { byId, h, replace } from '../lib/dom.js';
-import { createEmailChips } from '../lib/emailchips.js';
-import { errorText } from '../lib/notices.js';
+import { byId } from '../lib/dom.js';
+import { TicketForm } from '../lib/ticketform.js';
 import { looksLikeEmail } from '../lib/ticketlabels.js';
 import { t } from '../i18n.js';
 
-export class NewTicketDialog {
+export class NewTicketDialog extends TicketForm {
   /** @param {object} context  directory (Directory), notice(text, options), onCreated(ticket) */
   constructor(context) {
-    this.context = context;
-    this.el = {
+    super({
       dialog: byId('new-ticket-dialog'),
       form: byId('new-ticket-form'),
       email: byId('nt-email'),
@@ -27,12 +26,16 @@ export class NewTicketDialog {
       assignMe: byId('nt-assign-me'),
       error: byId('nt-error'),
       submit: byId('nt-submit'),
-    };
-    this.cc = createEmailChips({ id: 'nt-cc', listId: 'known-emails' });
-    byId('nt-cc-field').replaceChildren(this.cc.element);
-    this.el.form.addEventListener('submit', (event) => this.submit(event));
+    }, {
+      ccId: 'nt-cc',
+      ccListId: 'known-emails',
+      categories: (serviceId) => context.directory.categories(serviceId),
+      categoryPlaceholder: () => t('ticket.category_none'),
+      categoryRequired: false,
+    });
+    this.context = context;
     byId('nt-cancel').addEventListener('click', () => this.el.dialog.close());
-    this.el.service.addEventListener('change', () => this.loadCategories());
+    byId('nt-add-me').addEventListener('click', () => this.addMe());
     // A known requester's name comes with the address.
     this.el.email.addEventListener('change', () => {
       const name = this.context.directory.people.get(this.el.email.value.trim().toLowerCase());
@@ -50,11 +53,7 @@ export class NewTicketDialog {
       return;
     }
     const { directory } = this.context;
-    const keep = this.el.service.value;
-    this.el.service.replaceChildren(...directory.services.map((service) => h('option', {
-      value: String(service.id), text: service.name,
-    })));
-    if (keep) this.el.service.value = keep;
+    this.fillServices(directory.services);
     this.showError('');
     this.loadCategories();
     directory.harvestPeople();
@@ -62,23 +61,16 @@ export class NewTicketDialog {
     this.el.email.focus();
   }
 
-  async loadCategories() {
-    const serviceId = Number(this.el.service.value);
-    const items = await this.context.directory.categories(serviceId);
-    if (Number(this.el.service.value) !== serviceId) return; // changed meanwhile
-    replace(this.el.category,
-      h('option', { value: '', text: t('ticket.category_none') }),
-      items.map((item) => h('option', { value: String(item.id), text: item.name })),
-    );
-    this.el.categoryField.hidden = items.length === 0;
+  /** The signed-in agent becomes the requester: their own email and name. */
+  addMe() {
+    const me = this.context.directory.me();
+    if (!me.email) return;
+    this.el.email.value = me.email;
+    this.el.name.value = me.name || '';
+    this.showError('');
+    this.el.service.focus();
   }
 
-  showError(text) {
-    this.el.error.textContent = text;
-    this.el.error.hidden = !text;
-  }
-
-  /** The first thing missing, as a message and the field to focus; null when complete. */
   missing() {
     const { email, service, subject, message } = this.el;
     if (!looksLikeEmail(email.value.trim())) return [t('tickets.error_requester_email'), email];
@@ -88,15 +80,7 @@ export class NewTicketDialog {
     return null;
   }
 
-  async submit(event) {
-    event.preventDefault(); // method="dialog" would close it even with errors
-    if (!this.cc.commit()) return;
-    const problem = this.missing();
-    if (problem) {
-      this.showError(problem[0]);
-      problem[1].focus();
-      return;
-    }
+  async send() {
     const { el } = this;
     const body = {
       requester_email: el.email.value.trim().toLowerCase(),
@@ -108,22 +92,15 @@ export class NewTicketDialog {
       assign_to_me: el.assignMe.checked,
     };
     if (el.name.value.trim()) body.requester_name = el.name.value.trim();
-    if (el.category.value && !el.categoryField.hidden) body.category_id = Number(el.category.value);
+    const categoryId = this.categoryId();
+    if (categoryId !== null) body.category_id = categoryId;
     if (el.requestType.value) body.request_type = el.requestType.value;
-    el.submit.disabled = true;
-    this.showError('');
-    try {
-      const ticket = await api('POST', '/api/tickets', body);
-      this.context.directory.rememberPeople([ticket]);
-      el.dialog.close();
-      this.clear();
-      this.context.notice(t('tickets.created', { id: ticket.id }), { kind: 'info' });
-      this.context.onCreated(ticket);
-    } catch (error) {
-      this.showError(errorText(error, { preferServer: true }));
-    } finally {
-      el.submit.disabled = false;
-    }
+    const ticket = await api('POST', '/api/tickets', body);
+    this.context.directory.rememberPeople([ticket]);
+    el.dialog.close();
+    this.clear();
+    this.context.notice(t('tickets.created', { id: ticket.id }), { kind: 'info' });
+    this.context.onCreated(ticket);
   }
 
   clear() {

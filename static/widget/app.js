@@ -4,14 +4,19 @@
 // a missed chat turns back into the form, prefilled.
 import { applyTranslations, loadStrings, t } from '../i18n.js';
 import { byId, showOnly } from '../lib/dom.js';
-import { showNotice } from '../lib/notices.js';
+import { errorText, showNotice } from '../lib/notices.js';
 import { ChatView } from './chatview.js';
-import { storage, WidgetConnection } from './connection.js';
+import { Chime } from './chime.js';
+import { storage, TOKEN_KEY, WidgetConnection } from './connection.js';
+import { WidgetFiles } from './files.js';
 import { ChatForm } from './form.js';
 import { DISMISSED_KEY, frameHandlers } from './frames.js';
+import { applyGreeting, loadLook, startPreview } from './look.js';
 import { ParentBridge, parentOrigin } from './parent.js';
 
 const OPEN_STATES = new Set(['waiting', 'offered', 'active']);
+// How long a frame without storage waits for the loader to hand back the token.
+const RELAYED_TOKEN_WAIT_MS = 1500;
 const params = new URLSearchParams(location.search);
 
 const state = {
@@ -28,10 +33,13 @@ const state = {
   history: null, // {chatId, seq}: messages up to here were read before this page loaded
   surveyShown: null,
   surveyDone: new Set(),
+  portalLinkFor: null, // the chat whose "See your tickets" link was asked for
   dismissed: Number(storage.get(DISMISSED_KEY)) || null,
 };
 
-let conn, form, chatView, bridge, handlers;
+let conn, form, chatView, bridge, handlers, chime;
+// Files in the chat, fetched and sent with the customer token (files.js).
+const files = new WidgetFiles(() => ({ token: conn?.token ?? null, site: conn?.site ?? null }));
 const el = {};
 
 /** White or near-black, whichever reads better on `hex` (WCAG contrast). */
@@ -64,6 +72,7 @@ function showScreen(name) {
   el.widget.dataset.screen = name;
   renderHeader();
   if (changed && document.hasFocus()) focusScreen();
+  if (name === 'chat') markRead();
 }
 
 function focusScreen() {
@@ -100,6 +109,7 @@ function route() {
   } else {
     chatView.showState(chat);
     routeSurvey(chat);
+    routePortalLink(chat);
     showScreen('chat');
   }
 }
@@ -120,6 +130,22 @@ function showMissed(chat) {
     message: said.join('\n\n'),
   });
   showScreen('form');
+}
+
+/**
+ * Once the chat has a ticket, ask the desk for a link that signs this customer in to the
+ * portal. /portal can't read this frame's storage when the page embedding us is another
+ * site (browsers partition or block it), so the link carries the sign-in itself.
+ */
+function routePortalLink(chat) {
+  if (chat.state !== 'ended' || !chat.ticket_id || state.portalLinkFor === chat.id) return;
+  state.portalLinkFor = chat.id;
+  fetch('/api/widget/portal-link', { method: 'POST', headers: files.headers(), credentials: 'omit' })
+    .then((response) => (response.ok ? response.json() : null))
+    .then((data) => {
+      if (data?.url && state.portalLinkFor === chat.id) chatView.showPortalLink(`${data.url}#/ticket/${chat.ticket_id}`);
+    })
+    .catch(() => { state.portalLinkFor = null; }); // offline: asked again on the next update
 }
 
 function routeSurvey(chat) {
@@ -176,12 +202,25 @@ function onFrame(frame, extra) {
   handlers[frame.type]?.(frame, extra);
 }
 
+/** A new line from the desk: count it while minimised, and ring for an agent's words
+ *  the customer can't see (minimised, or the tab hidden). Lines read before this page
+ *  loaded (the replay after hello) do neither. */
 function countUnread(message) {
-  if (message.sender === 'customer' || state.parentOpen) return;
+  if (message.sender === 'customer') return;
   const history = state.history;
   if (history && message.chat_id === history.chatId && message.seq <= history.seq) return;
+  if (message.sender === 'agent' && (!state.parentOpen || document.visibilityState === 'hidden')) {
+    chime?.play();
+  }
+  if (state.parentOpen) return;
   state.unread += 1;
   bridge.post('unread', { count: state.unread });
+}
+
+/** The chat is in front of the customer: the agent may see "Read" (docs/protocol.md, "Receipts"). */
+function markRead() {
+  if (!conn || state.screen !== 'chat' || !state.parentOpen || document.visibilityState !== 'visible') return;
+  conn.markRead();
 }
 
 function onStatus(status) {
@@ -199,6 +238,7 @@ const PARENT_HANDLERS = {
   visibility(message) {
     state.parentOpen = Boolean(message.open);
     if (!state.parentOpen) return;
+    markRead();
     state.unread = 0;
     bridge.post('unread', { count: 0 });
     focusScreen();
@@ -228,7 +268,7 @@ function resetCustomer() {
   storage.remove(DISMISSED_KEY);
   Object.assign(state, {
     customer: null, chat: null, agentName: null, missed: null, pending: null, unread: 0,
-    history: null, surveyShown: null, dismissed: null,
+    history: null, surveyShown: null, dismissed: null, portalLinkFor: null,
   });
   state.surveyDone.clear();
   chatView.clear();
@@ -236,6 +276,7 @@ function resetCustomer() {
   form.setBusy(false);
   for (const id of ['form-name', 'form-email', 'form-subject', 'form-message']) byId(id).value = '';
   bridge.post('unread', { count: 0 });
+  files.clear();
   el.widget.setAttribute('aria-busy', 'true');
   showScreen('loading');
   conn.reset();
@@ -245,8 +286,12 @@ function resetCustomer() {
 
 async function main() {
   applyBrandColor(params.get('color'));
-  const lang = await loadStrings(params.get('lang'));
+  // Admin → Widget: the saved colour (unless the embedding page chose one) and greeting.
+  const preview = params.get('preview') === '1';
+  const [look, lang] = await Promise.all([loadLook(), loadStrings(params.get('lang'))]);
+  if (!params.get('color')) applyBrandColor(look.color);
   applyTranslations(document);
+  applyGreeting(look.greeting, lang);
   Object.assign(el, {
     widget: byId('widget'),
     subtitle: byId('header-subtitle'),
@@ -255,7 +300,10 @@ async function main() {
     screens: [...document.querySelectorAll('.cd-screen')],
   });
 
-  form = new ChatForm({ onStart: startChat, onLeaveMessage: leaveMessage });
+  // A preview sends nothing: starting a chat there does nothing.
+  form = preview
+    ? new ChatForm({ onStart: () => {}, onLeaveMessage: () => {} })
+    : new ChatForm({ onStart: startChat, onLeaveMessage: leaveMessage });
   chatView = new ChatView({
     onSend: (body) => {
       const entry = conn.sendMessage(body);
@@ -268,11 +316,21 @@ async function main() {
       if (!send({ type: 'rate', rating, ...(comment ? { comment } : {}) })) chatView.surveyFailed('');
     },
     onNewChat: startNewChat,
+    onSendFile: (file) => {
+      if (!state.chat) return null;
+      return files.send(state.chat.id, file, {
+        onChange: (entry) => chatView.updateOutgoing(entry),
+        onError: (error) => notice(errorText(error)),
+      });
+    },
+    imageUrl: (attachment) => files.objectUrl(attachment),
+    download: (attachment) => files.download(attachment).catch((error) => notice(errorText(error))),
   });
   byId('thanks-new-chat').addEventListener('click', startNewChat);
+  chime = new Chime({ button: byId('sound-button'), storage });
   handlers = frameHandlers({
     state, form, chatView, storage, params, conn: () => conn,
-    route, renderHeader, showScreen, endPending, notice, countUnread,
+    route, renderHeader, showScreen, endPending, notice, countUnread, markRead,
   });
 
   bridge = new ParentBridge(parentOrigin(params.get('origin')), (message) => {
@@ -287,16 +345,52 @@ async function main() {
     else if (bridge.embedded) bridge.post('close');
   });
 
+  if (preview) {
+    // The Admin tab sends what is being typed, before it is saved.
+    PARENT_HANDLERS.preview = (message) => {
+      applyBrandColor(message.color);
+      applyGreeting({ [lang]: message.greeting }, lang);
+    };
+    await startPreview({ form, showScreen });
+    bridge.post('ready', {});
+    return;
+  }
   conn = new WidgetConnection({ lang, site: bridge.embedded ? bridge.origin : null, onFrame, onStatus });
-  if (params.get('reset') === '1') {
-    // Chatdesk.reset() was called before this frame existed: forget the old customer.
-    storage.remove(DISMISSED_KEY);
-    state.dismissed = null;
-    params.delete('reset');
-    history.replaceState(null, '', `${location.pathname}?${params}`);
-    conn.reset();
+  document.addEventListener('visibilitychange', markRead);
+  window.addEventListener('focus', markRead);
+  const begin = () => {
+    if (params.get('reset') === '1') {
+      // Chatdesk.reset() was called before this frame existed: forget the old customer.
+      storage.remove(DISMISSED_KEY);
+      state.dismissed = null;
+      params.delete('reset');
+      history.replaceState(null, '', `${location.pathname}?${params}`);
+      conn.reset();
+    } else {
+      conn.start();
+    }
+  };
+  // On a shop of another site the browser may give this frame no storage at all: then
+  // the loader keeps the token in the shop's own storage, so a reload or the shop's
+  // next page resumes the same chat. Wait for it (briefly: an older loader never answers).
+  const relay = storage.blocked && bridge.embedded;
+  if (relay) {
+    storage.mirror = (key, value) => {
+      if (key === TOKEN_KEY) bridge.post('token', { token: value || '' });
+    };
+    let begun = false;
+    const beginOnce = () => {
+      if (begun) return;
+      begun = true;
+      begin();
+    };
+    PARENT_HANDLERS.token = (message) => {
+      if (typeof message.token === 'string' && message.token) storage.seed(TOKEN_KEY, message.token);
+      beginOnce();
+    };
+    setTimeout(beginOnce, RELAYED_TOKEN_WAIT_MS);
   } else {
-    conn.start();
+    begin();
   }
   bridge.post('ready', {
     labels: {
@@ -305,6 +399,7 @@ async function main() {
       unread: t('launcher.unread'),
       title: t('widget.frame_title'),
     },
+    wantsToken: relay,
   });
 }
 

@@ -23,7 +23,8 @@ export class ChatView {
   /**
    * @param {object} handlers
    *   onSend(body) → outgoing entry | null; onTyping(isTyping); onEnd(); onRate({rating, comment});
-   *   onNewChat()
+   *   onNewChat(); onSendFile(file) → outgoing entry | null (files.js uploads it);
+   *   imageUrl(attachment) → Promise<url>; download(attachment)
    */
   constructor(handlers) {
     this.handlers = handlers;
@@ -35,6 +36,7 @@ export class ChatView {
       footer: byId('chat-footer'),
       composer: byId('composer'),
       input: byId('composer-input'),
+      file: byId('composer-file'),
       endChat: byId('end-chat'),
       endConfirm: byId('end-confirm'),
       endYes: byId('end-yes'),
@@ -42,11 +44,14 @@ export class ChatView {
       ended: byId('ended'),
       endedTitle: byId('ended-title'),
       endedTicket: byId('ended-ticket'),
+      endedPortal: byId('ended-portal'),
       survey: byId('survey'),
       surveyThanks: byId('survey-thanks'),
       newChat: byId('new-chat'),
     };
-    this.messages = new MessageList(this.el.log, { mine: 'customer' });
+    this.messages = new MessageList(this.el.log, {
+      mine: 'customer', imageUrl: handlers.imageUrl, download: handlers.download,
+    });
     this.indicator = new TypingIndicator(this.el.typing);
     this.notifier = new TypingNotifier((isTyping) => handlers.onTyping(isTyping));
     this.rating = null;
@@ -72,6 +77,11 @@ export class ChatView {
       if (this.state === 'active' && input.value.trim()) this.notifier.input();
     });
     input.addEventListener('blur', () => this.notifier.stop());
+    this.el.file.addEventListener('change', () => {
+      const [file] = this.el.file.files;
+      this.el.file.value = ''; // the same file may be chosen again
+      if (file) this.sendFile(file);
+    });
     endChat.addEventListener('click', () => {
       endChat.hidden = true;
       endConfirm.hidden = false;
@@ -108,13 +118,27 @@ export class ChatView {
     this.autoGrow();
   }
 
+  sendFile(file) {
+    if (!OPEN_STATES.has(this.state)) return;
+    const entry = this.handlers.onSendFile(file);
+    if (entry) this.messages.addOutgoing(entry);
+  }
+
+  /** The agent's receipts: our messages show delivered / read. */
+  setReceipts(receipts) {
+    this.messages.setReceipts(receipts);
+  }
+
   /** Start over with an empty transcript (another chat). */
   clear() {
     this.messages.clear();
+    this.messages.receipts = { delivered_seq: 0, read_seq: 0 };
     this.indicator.hide();
     this.closeConfirm(false);
     this.el.survey.hidden = true;
     this.el.surveyThanks.hidden = true;
+    this.el.endedPortal.hidden = true;
+    this.el.endedPortal.removeAttribute('href');
   }
 
   /** Lay the screen out for a chat snapshot's state. */
@@ -127,6 +151,7 @@ export class ChatView {
     this.el.waiting.hidden = !(chat.state === 'waiting' || chat.state === 'offered');
     this.el.footer.hidden = !open;
     this.el.ended.hidden = open;
+    if (open) this.el.endedPortal.hidden = true; // a new chat: its ticket comes later
     if (chat.state === 'waiting' || chat.state === 'offered') {
       this.setQueue(chat.state === 'offered' ? null : chat.queue_position, chat.estimated_wait_seconds);
     }
@@ -139,6 +164,12 @@ export class ChatView {
       if (previous && OPEN_STATES.has(previous)) this.el.endedTitle.focus();
     }
     if (stick) this.messages.scrollToEnd();
+  }
+
+  /** "See your tickets" under the ended chat, opening `url` (the portal, signed in). */
+  showPortalLink(url) {
+    this.el.endedPortal.href = url;
+    this.el.endedPortal.hidden = false;
   }
 
   setQueue(position, seconds) {

@@ -4,6 +4,7 @@
 // the current chat's transcript (what seq to resume from) and the messages sent but
 // not yet acknowledged, which are resent with the same client_id after a reconnect.
 // The UI gets frames only once: duplicates are dropped here.
+import { ReceiptSender } from '../lib/receipts.js';
 import { ReconnectingSocket, socketUrl } from '../lib/socket.js';
 import { Transcript } from '../lib/transcript.js';
 
@@ -14,24 +15,54 @@ const RESEND_AFTER_OUTAGE_MS = 3_000;
 // Close code for "first frame was not hello, or a bad token" (chat/protocol.py).
 const WS_1008_POLICY_VIOLATION = 1008;
 
-/** localStorage, or memory when the browser blocks storage in third-party frames. */
+/**
+ * localStorage, or memory when the browser blocks storage in third-party frames (a
+ * shop on another site than the desk). Then `mirror(key, value)` is told of every
+ * change, so the loader can keep the token in the shop's own storage and hand it
+ * back after a reload or on the shop's next page (app.js, static/widget.js).
+ */
 const storage = (() => {
   const memory = new Map();
+  const blocked = (() => {
+    try {
+      localStorage.setItem('chatdesk.probe', '1');
+      localStorage.removeItem('chatdesk.probe');
+      return false;
+    } catch {
+      return true;
+    }
+  })();
   return {
+    blocked,
+    mirror: null,
     get(key) {
-      try { return localStorage.getItem(key); } catch { return memory.get(key) ?? null; }
+      if (!blocked) {
+        try { return localStorage.getItem(key); } catch { /* full or gone: memory */ }
+      }
+      return memory.get(key) ?? null;
+    },
+    /** Remember without telling the mirror (what the mirror itself handed back). */
+    seed(key, value) {
+      if (blocked) memory.set(key, value);
     },
     set(key, value) {
-      try { localStorage.setItem(key, value); } catch { memory.set(key, value); }
+      memory.set(key, value);
+      if (!blocked) {
+        try { return localStorage.setItem(key, value); } catch { return undefined; }
+      }
+      return this.mirror?.(key, value);
     },
     remove(key) {
-      try { localStorage.removeItem(key); } catch { /* fall through */ }
       memory.delete(key);
+      if (!blocked) {
+        try { return localStorage.removeItem(key); } catch { return undefined; }
+      }
+      return this.mirror?.(key, null);
     },
   };
 })();
 
-export { storage };
+export { storage, TOKEN_KEY };
 
 export class WidgetConnection {
   /**
@@ -50,6 +81,8 @@ export class WidgetConnection {
     this.transcript = null;
     this.welcomed = false;
     this.sentToken = null;
+    // delivered/read of the agent's lines, coalesced (docs/protocol.md, "Receipts").
+    this.receipts = new ReceiptSender((frame) => this.send(frame));
     this.socket = new ReconnectingSocket(socketUrl('/ws/widget'), {
       onOpen: () => this.hello(),
       onFrame: (frame) => this.receive(frame),
@@ -181,6 +214,7 @@ export class WidgetConnection {
       for (const entry of transcript.unconfirmed()) {
         this.socket.send({ type: 'message', client_id: entry.client_id, body: entry.body });
       }
+      this.receipts.known(chat.id, chat.receipts?.customer);
     } else {
       this.transcript = null;
     }
@@ -193,7 +227,14 @@ export class WidgetConnection {
     if (!transcript) return;
     const { isNew, gapAfter } = transcript.receive(frame);
     if (gapAfter !== null) this.socket.send({ type: 'fetch', after_seq: gapAfter });
+    if (isNew) this.receipts.note(transcript.chatId, 'delivered', transcript.contiguousSeq);
     if (isNew) this.onFrame(frame, { isNew });
+  }
+
+  /** The chat is on screen: everything received so far has been read. */
+  markRead() {
+    const transcript = this.transcript;
+    if (transcript) this.receipts.note(transcript.chatId, 'read', transcript.contiguousSeq);
   }
 
   resend(clientId) {

@@ -1,11 +1,16 @@
 // Screen (a): the pre-chat form, which turns into the leave-a-message form when the
 // chosen service is closed or nobody is online (and after a missed chat, prefilled).
-// Availability comes from `welcome.services` and live `desk_status` frames.
+// Availability comes from `welcome.services` and live `desk_status` frames, and so do
+// the fields each service asks (`prechat_fields`, docs/protocol.md): hidden ones are
+// not shown nor sent, required ones are marked and checked here as on the server.
 import { byId, h } from '../lib/dom.js';
 import { formatDateTime, t } from '../i18n.js';
 
 // A next opening within this many days reads best as a weekday ("Monday 09:00").
 const WEEKDAY_ONLY_DAYS = 6;
+// The form as it always was: what a service without settings (or an old server) asks.
+const DEFAULT_FIELDS = { name: 'required', email: 'optional', subject: 'optional' };
+const CONFIGURABLE = ['name', 'email', 'subject'];
 
 /** "Monday 9:00 AM CET" (or with the date when further away), in the visitor's locale and zone. */
 export function formatNextOpen(iso, now = new Date()) {
@@ -43,7 +48,6 @@ export class ChatForm {
       service: byId('form-service'),
       name: byId('form-name'),
       email: byId('form-email'),
-      emailHint: byId('form-email-hint'),
       subject: byId('form-subject'),
       message: byId('form-message'),
       submit: byId('form-submit'),
@@ -81,6 +85,38 @@ export class ChatForm {
     return this.services.find((service) => service.id === id) || null;
   }
 
+  /**
+   * {name, email, subject}: 'hidden' | 'optional' | 'required' for the chosen service.
+   * A message left for later is answered by email, so there the email is required.
+   */
+  fieldRules() {
+    const given = this.selectedService()?.prechat_fields || {};
+    const rules = {};
+    for (const key of CONFIGURABLE) {
+      rules[key] = ['hidden', 'optional', 'required'].includes(given[key]) ? given[key] : DEFAULT_FIELDS[key];
+    }
+    if (rules.name === 'hidden') rules.name = 'optional';
+    if (this.mode() !== 'live') rules.email = 'required';
+    return rules;
+  }
+
+  /** Show, mark and require each configurable field as the rules say. */
+  renderFields(rules) {
+    for (const key of CONFIGURABLE) {
+      const rule = rules[key];
+      const input = this.el[key];
+      byId(`field-${key}`).hidden = rule === 'hidden';
+      input.required = rule === 'required';
+      input.setAttribute('aria-required', String(rule === 'required'));
+      // The name is expected to be asked for: only an optional one is marked.
+      const hint = byId(`form-${key}-hint`);
+      const marked = rule === 'optional' || (rule === 'required' && key !== 'name');
+      hint.hidden = !marked;
+      hint.textContent = marked ? t(rule === 'optional' ? 'widget.optional' : 'widget.required') : '';
+      if (rule === 'hidden') this.fieldError(input, null);
+    }
+  }
+
   /** 'live' (start a chat), 'offline' (leave a message) or 'missed' (leave one after a missed chat). */
   mode() {
     if (this.missed) return 'missed';
@@ -114,9 +150,7 @@ export class ChatForm {
       parts.push(t('widget.leave_message_hint'));
       this.el.calloutText.textContent = parts.join(' ');
     }
-    const emailRequired = mode !== 'live';
-    this.el.email.required = emailRequired;
-    this.el.emailHint.hidden = emailRequired;
+    this.renderFields(this.fieldRules());
     this.el.submit.textContent = t(mode === 'live' ? 'widget.start_chat' : 'widget.send_message');
     this.el.submit.disabled = this.busy;
   }
@@ -141,9 +175,11 @@ export class ChatForm {
     this.el.form.setAttribute('aria-busy', String(busy));
   }
 
+  /** The first field still to fill: a required empty one, else the message. */
   focus() {
-    const first = [this.el.name, this.el.email, this.el.message].find((input) => !input.value);
-    (first || this.el.submit).focus();
+    const { name, email, subject, message } = this.el;
+    const first = [name, email, subject, message].find((input) => input.required && !input.value);
+    (first || (message.value ? this.el.submit : message)).focus();
   }
 
   fieldError(input, key) {
@@ -154,17 +190,28 @@ export class ChatForm {
     return Boolean(key);
   }
 
+  /** The server refused a field the service requires (`field_required`): say so under it. */
+  showRequired(field) {
+    const input = CONFIGURABLE.includes(field) ? this.el[field] : null;
+    if (!input || byId(`field-${field}`).hidden) return false;
+    this.fieldError(input, `widget.error_${field}_required`);
+    input.focus();
+    return true;
+  }
+
   validate() {
-    const { name, email, message } = this.el;
+    const { name, email, subject, message } = this.el;
     const emailValue = email.value.trim();
+    const missing = (input) => input.required && !input.value.trim();
     const problems = [
-      this.fieldError(name, name.value.trim() ? null : 'widget.error_name_required'),
-      this.fieldError(email, email.required && !emailValue
+      this.fieldError(name, missing(name) ? 'widget.error_name_required' : null),
+      this.fieldError(email, missing(email)
         ? 'widget.error_email_required'
         : emailValue && !email.checkValidity() ? 'widget.error_email_invalid' : null),
+      this.fieldError(subject, missing(subject) ? 'widget.error_subject_required' : null),
       this.fieldError(message, message.value.trim() ? null : 'widget.error_message_required'),
     ];
-    const firstBad = [name, email, message].find((input, i) => problems[i]);
+    const firstBad = [name, email, subject, message].find((input, i) => problems[i]);
     if (firstBad) firstBad.focus();
     return !firstBad;
   }
@@ -173,13 +220,14 @@ export class ChatForm {
     if (this.busy || !this.validate()) return;
     const fields = {
       service_id: this.selectedService()?.id ?? null,
-      name: this.el.name.value.trim(),
       message: this.el.message.value.trim(),
     };
-    const email = this.el.email.value.trim();
-    const subject = this.el.subject.value.trim();
-    if (email) fields.email = email;
-    if (subject) fields.subject = subject;
+    // Hidden fields are never sent (the server would ignore them anyway); blanks neither.
+    const rules = this.fieldRules();
+    for (const key of CONFIGURABLE) {
+      const value = this.el[key].value.trim();
+      if (value && rules[key] !== 'hidden') fields[key] = value;
+    }
     if (this.mode() === 'live') this.onStart(fields);
     else this.onLeaveMessage(fields);
   }

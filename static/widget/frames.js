@@ -12,7 +12,7 @@ export const DISMISSED_KEY = 'chatdesk.dismissed_chat';
 /**
  * @param {object} ui  what the handlers act on: state, form, chatView, conn(), storage,
  *   params, route(), renderHeader(), showScreen(name), endPending(), notice(text),
- *   countUnread(message)
+ *   countUnread(message) (also rings the chime), markRead() (the chat is in view: say so, docs/protocol.md "Receipts")
  */
 export function frameHandlers(ui) {
   const { state, form, chatView, storage, params } = ui;
@@ -26,6 +26,7 @@ export function frameHandlers(ui) {
       if (chat?.id !== state.chat?.id) chatView.clear();
       state.chat = chat;
       state.agentName = chat?.agent?.name || null;
+      if (chat?.receipts) chatView.setReceipts(chat.receipts.agent);
       form.setServices(state.services, Number(params.get('service')) || null);
       form.prefill({ name: state.customer?.name || state.user?.name, email: state.customer?.email || state.user?.email });
       byId('widget').setAttribute('aria-busy', 'false');
@@ -57,6 +58,7 @@ export function frameHandlers(ui) {
       }
       state.chat = chat;
       state.agentName = chat.agent?.name || state.agentName;
+      if (chat.receipts) chatView.setReceipts(chat.receipts.agent);
       if (state.pending === 'start_chat' && isNew) {
         endPending();
         form.clearConversation();
@@ -83,6 +85,12 @@ export function frameHandlers(ui) {
     message(frame) {
       if (state.chat && frame.chat_id === state.chat.id) chatView.addMessage(frame);
       countUnread(frame);
+      ui.markRead();
+    },
+
+    receipt(frame) {
+      if (frame.by !== 'agent' || !state.chat || frame.chat_id !== state.chat.id) return;
+      chatView.setReceipts(frame);
     },
 
     ack(frame, { entry }) {
@@ -148,6 +156,8 @@ export function frameHandlers(ui) {
         return;
       }
       if (ref === 'start_chat' || ref === 'leave_message' || ref === state.pending) endPending();
+      // A field the service requires was left out: say so under the field itself.
+      if (frame.code === 'field_required' && form.showRequired(frame.field)) return;
       if (ref === 'rate' || ['survey_already_answered', 'no_survey', 'invalid_rating'].includes(frame.code)) {
         if (frame.code === 'invalid_rating') return chatView.surveyFailed(errorText(frame));
         if (state.chat) state.surveyDone.add(state.chat.id);

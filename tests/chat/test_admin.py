@@ -105,3 +105,96 @@ async def test_the_signed_survey_link_rates_the_ticket_once(desk: LiveDesk) -> N
     ana.drop()
     welcome = await ana.connect()
     assert welcome["chat"]["survey"] == "answered"
+
+
+async def test_an_admin_adds_an_agent_who_can_then_sign_in(desk: LiveDesk) -> None:
+    admin = await desk.agent("Ada", admin=True, online=False)
+    async with _admin_http(desk, admin) as http:
+        created = await http.post(
+            "/api/admin/agents",
+            json={
+                "email": " Cleo@Desk.TEST ",
+                "name": "Cleo",
+                "password": "a long secret",
+                "services": [SUPPORT],
+                "capacity": 2,
+            },
+        )
+        assert created.status_code == 201, created.text
+        cleo = created.json()
+        assert cleo["email"] == "cleo@desk.test" and cleo["role"] == "agent"
+        assert cleo["services"] == [SUPPORT] and cleo["capacity"] == 2 and cleo["active"]
+        listed = (await http.get("/api/admin/agents")).json()["items"]
+        assert "cleo@desk.test" in [a["email"] for a in listed]
+        for body, words in [
+            ({"email": "cleo@desk.test", "name": "Cleo 2", "password": "another one"}, "exists"),
+            ({"email": "not-an-email", "name": "X", "password": "long enough"}, "email address"),
+            ({"email": "x@desk.test", "name": "X", "password": "short"}, "at least 8"),
+            (
+                {"email": "x@desk.test", "name": "X", "password": "long enough", "role": "boss"},
+                "role",
+            ),
+            (
+                {"email": "x@desk.test", "name": "X", "password": "long enough", "services": [999]},
+                "exist",
+            ),
+            ({"email": "x@desk.test", "name": "X"}, "needs"),
+        ]:
+            refused = await http.post("/api/admin/agents", json=body)
+            assert refused.status_code == 422 and words in refused.json()["message"], body
+        audit = (await http.get("/api/admin/audit?action=agent_changed")).json()["items"]
+        assert audit[0]["target"] == f"agent:{cleo['id']}" and audit[0]["details"]["created"]
+        assert "password" not in str(audit[0]["details"])
+    async with httpx.AsyncClient(base_url=desk.base_url) as http:
+        login = await http.post(
+            "/api/auth/login", json={"email": "cleo@desk.test", "password": "a long secret"}
+        )
+        assert login.status_code == 200
+
+
+async def test_services_list_their_categories_and_names_stay_unique(desk: LiveDesk) -> None:
+    admin = await desk.agent("Ada", admin=True, online=False)
+    async with _admin_http(desk, admin) as http:
+        made = await http.post(f"/api/admin/services/{SUPPORT}/categories", json={"name": "Bugs"})
+        assert made.status_code == 201 and made.json()["active"] is True
+        other = await http.post(f"/api/admin/services/{SUPPORT}/categories", json={"name": "Ideas"})
+        clash = await http.patch(
+            f"/api/admin/categories/{other.json()['id']}", json={"name": "Bugs"}
+        )
+        assert clash.status_code == 422
+        retired = await http.patch(
+            f"/api/admin/categories/{made.json()['id']}", json={"active": False}
+        )
+        assert retired.json()["active"] is False
+        services = (await http.get("/api/admin/services")).json()["items"]
+        support = next(s for s in services if s["id"] == SUPPORT)
+        names = {c["name"]: c["active"] for c in support["categories"]}
+        assert names["Bugs"] is False and names["Ideas"] is True
+        taken = next(s["name"] for s in services if s["id"] != SUPPORT)
+        renamed = await http.patch(f"/api/admin/services/{SUPPORT}", json={"name": taken})
+        assert renamed.status_code == 422 and "exists already" in renamed.json()["message"]
+        audit = (await http.get("/api/admin/audit?action=settings_changed")).json()["items"]
+        assert any(e["target"] == f"category:{made.json()['id']}" for e in audit)
+
+
+async def test_an_agent_taken_off_a_service_stops_seeing_its_queue_at_once(
+    desk: LiveDesk,
+) -> None:
+    """The console's queue follows the agent's services without a reconnect: customer
+    names and subjects of a service are no longer shown to someone taken off it."""
+    admin = await desk.agent("Ada", admin=True, online=False)
+    bea = await desk.agent("Bea", capacity=1)
+    ana, bob = await desk.customer(), await desk.customer()
+    first = await ana.start_chat()
+    await bea.next_offer(first["id"])
+    await bea.accept(first["id"])
+    second = await bob.start_chat(name="Bob")
+    await bea.expect(
+        "queue", lambda f: [e["chat_id"] for e in f.get("waiting", [])] == [second["id"]]
+    )
+    async with _admin_http(desk, admin) as http:
+        others = [s["id"] for s in (await http.get("/api/admin/services")).json()["items"]]
+        other = next(i for i in others if i != SUPPORT)
+        changed = await http.patch(f"/api/admin/agents/{bea.agent.id}", json={"services": [other]})
+    assert changed.status_code == 200
+    await bea.expect("queue", lambda f: f.get("waiting") == [])

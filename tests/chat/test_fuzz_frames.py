@@ -67,6 +67,7 @@ def malformed(rng: random.Random) -> str | bytes:
             "email",
             "message",
             "token",
+            "seq",
         ):
             if rng.random() < 0.5:
                 frame[name] = rng.choice(

@@ -57,4 +57,3 @@ async def test_customer_and_agent_chat_end_to_end_and_the_ticket_keeps_the_trans
     assert bodies[-1] == "Chat ended by the agent"
     assert ticket["survey"]["rating"] == 5
     assert ticket["survey"]["comment"] == "Quick and kind"
-

@@ -79,6 +79,8 @@ VALID_FIELDS: dict[str, dict[str, dict[str, Any]]] = {
             "message": "Please call me tomorrow.",
         },
         "email_transcript": {"email": "ana@example.com"},
+        "delivered": {"chat_id": 12, "seq": 4},
+        "read": {"chat_id": 12, "seq": 3},
         "ping": {},
     },
     "console": {
@@ -91,6 +93,8 @@ VALID_FIELDS: dict[str, dict[str, dict[str, Any]]] = {
         "fetch": {"chat_id": 12, "after_seq": 4},
         "end_chat": {"chat_id": 12, "status": "resolved"},
         "transfer": {"chat_id": 12, "agent_id": 3, "service_id": 2},
+        "delivered": {"chat_id": 12, "seq": 9},
+        "read": {"chat_id": 12, "seq": 9},
         "ping": {},
     },
 }
@@ -117,6 +121,7 @@ FIELD_KINDS: dict[str, str] = {
     "status": "choice",
     "chat_id": "int",
     "agent_id": "int",
+    "seq": "int",
 }
 
 # The character limit of every length-limited text field.
@@ -509,13 +514,13 @@ def test_a_bad_email_is_a_bad_frame(kind: str, email: str) -> None:
     _raises("widget", _frame("widget", kind, email=email), FrameError, "bad_frame")
 
 
-def test_leave_message_needs_an_email_but_start_chat_does_not() -> None:
-    data = _frame("widget", "leave_message")
-    del data["email"]
-    _raises("widget", data, FrameError, "bad_frame")
-    data = _frame("widget", "start_chat")
-    del data["email"]
-    assert _parse("widget", data)["email"] is None
+@pytest.mark.parametrize("kind", ["start_chat", "leave_message"])
+@pytest.mark.parametrize("name", ["name", "email", "subject"])
+def test_the_form_fields_may_be_left_out_the_service_decides(kind: str, name: str) -> None:
+    """Which ones a service requires is its setting (chat/prechat.py, `field_required`)."""
+    data = _frame("widget", kind)
+    del data[name]
+    assert _parse("widget", data)[name] is None
 
 
 # --- the console hello map -------------------------------------------------------------
@@ -967,3 +972,15 @@ def test_a_lone_surrogate_is_refused_at_the_edge(field: str) -> None:
     with pytest.raises(FrameError) as refused:
         parse_frame(json.dumps(frame), WIDGET_FRAMES, Limits(65536, 5000))
     assert refused.value.code == "bad_frame" and "valid text" in refused.value.message
+
+
+# --- receipts --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("side", ["widget", "console"])
+@pytest.mark.parametrize("kind", ["delivered", "read"])
+def test_receipts_are_the_same_frame_on_both_sides(side: str, kind: str) -> None:
+    frame = _parse(side, {"type": kind, "chat_id": 7, "seq": 0, "extra": "dropped"})
+    assert frame == {"type": kind, "chat_id": 7, "seq": 0}
+    _raises(side, {"type": kind, "chat_id": 7, "seq": -1}, FrameError, "bad_frame")
+    _raises(side, {"type": kind, "chat_id": 7, "seq": MAX_INT + 1}, FrameError, "bad_frame")

@@ -1,14 +1,17 @@
-"""Unit tests for chat.ratelimit: the token bucket that throttles each connection."""
+"""Unit tests for chat.ratelimit: the token bucket that throttles each connection, and
+the limiter shared by processes through Redis (with its in-process floor)."""
 
 from __future__ import annotations
 
+import logging
 import math
+from collections.abc import AsyncIterator
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from chat.ratelimit import TokenBucket
+from chat.ratelimit import SharedCounters, SharedLimiter, TokenBucket
 
 HYPOTHESIS = settings(max_examples=200, deadline=None, database=None)
 EPSILON = 1e-6
@@ -193,3 +196,127 @@ def test_a_frame_is_refused_only_when_less_than_one_token_is_left(
         now += gap
         expected = min(bucket.capacity, bucket.tokens + (now - bucket.updated) * rate)
         assert bucket.allow(now) == (expected >= 1.0)
+
+
+# --- limits shared by processes (chat.ratelimit.SharedLimiter) ---------------------------
+
+
+@pytest.fixture
+async def redis_prefix(bus_prefix: str) -> AsyncIterator[str]:
+    """A Redis to count in (skipped when absent, failed under CI), emptied afterwards."""
+    async for prefix in _redis_keys(bus_prefix):
+        yield prefix
+
+
+@pytest.fixture(params=["in-process", "redis"])
+async def any_prefix(request: pytest.FixtureRequest, bus_prefix: str) -> AsyncIterator[str | None]:
+    """Both backends: None (the memory bus, one process) or a Redis key prefix."""
+    if request.param == "in-process":
+        yield None
+        return
+    async for prefix in _redis_keys(bus_prefix):
+        yield prefix
+
+
+async def _redis_keys(bus_prefix: str) -> AsyncIterator[str]:
+    from tests.conftest import REDIS_URL, _redis_ok, service_missing
+
+    if not await _redis_ok():
+        service_missing(f"Redis not reachable at {REDIS_URL}")
+    yield bus_prefix
+    counters = SharedCounters.from_url(REDIS_URL, bus_prefix)
+    try:
+        keys = [k async for k in counters.client.scan_iter(match=f"{bus_prefix}:*")]
+        if keys:
+            await counters.client.delete(*keys)
+    finally:
+        await counters.close()
+
+
+def _process(prefix: str | None, limit: int = 3, window: float = 300.0) -> SharedLimiter:
+    """The limiter one process would build: over Redis when given a prefix."""
+    from tests.conftest import REDIS_URL
+
+    counters = SharedCounters.from_url(REDIS_URL, prefix) if prefix else None
+    return SharedLimiter("login_ip", limit, window, counters)
+
+
+async def _close(*limiters: SharedLimiter) -> None:
+    for limiter in limiters:
+        if limiter.shared is not None:
+            await limiter.shared.close()
+
+
+async def test_a_shared_limiter_allows_the_limit_then_refuses_until_forgotten(
+    any_prefix: str | None,
+) -> None:
+    limiter = _process(any_prefix)
+    try:
+        assert not await limiter.blocked("10.0.0.1")
+        assert [await limiter.hit("10.0.0.1") for _ in range(5)] == [True] * 3 + [False] * 2
+        assert await limiter.blocked("10.0.0.1")
+        assert not await limiter.blocked("10.0.0.2")  # keys are independent
+        assert await limiter.hit("10.0.0.2")
+        await limiter.forget("10.0.0.1")
+        assert not await limiter.blocked("10.0.0.1")
+        assert await limiter.hit("10.0.0.1")
+    finally:
+        await _close(limiter)
+
+
+async def test_processes_sharing_redis_share_one_allowance(redis_prefix: str) -> None:
+    one, two = _process(redis_prefix), _process(redis_prefix)
+    try:
+        assert await one.hit("ana@example.com")
+        assert await two.hit("ana@example.com")
+        assert not await one.blocked("ana@example.com")
+        assert await one.hit("ana@example.com")  # the third, counted by both
+        assert await one.blocked("ana@example.com") and await two.blocked("ana@example.com")
+        assert not await two.hit("ana@example.com")  # each process alone would allow it
+    finally:
+        await _close(one, two)
+
+
+async def test_the_shared_window_expires_on_its_own(redis_prefix: str) -> None:
+    limiter = _process(redis_prefix, window=300.0)
+    try:
+        await limiter.hit("10.0.0.9")
+        assert limiter.shared is not None
+        ttl = await limiter.shared.client.pttl(limiter.shared.key("login_ip", "10.0.0.9"))
+        assert 0 < ttl <= 300_000  # counted once, forgotten by Redis at the window's end
+    finally:
+        await _close(limiter)
+
+
+async def test_an_unreachable_redis_fails_open_to_the_per_process_floor(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    counters = SharedCounters.from_url("redis://127.0.0.1:1/0", "nowhere")
+    limiter = SharedLimiter("new_chats_ip", 3, 3600.0, counters)
+    try:
+        with caplog.at_level(logging.WARNING, logger="chat.ratelimit"):
+            results = [await limiter.hit("10.0.0.3") for _ in range(5)]
+        assert results == [True] * 3 + [False] * 2  # open, but this process still stops a flood
+        assert await limiter.blocked("10.0.0.3")
+        warnings = [r for r in caplog.records if "Redis unavailable" in r.getMessage()]
+        assert len(warnings) == 1  # then Redis is left alone for a while, not retried per hit
+    finally:
+        await counters.close()
+
+
+@pytest.mark.parametrize(
+    ("redis_url", "shared"),
+    [(None, False), ("", False), ("memory://", False), ("redis://127.0.0.1:6379/0", True)],
+)
+async def test_limits_are_shared_only_when_the_desk_runs_on_redis(
+    redis_url: str | None, shared: bool
+) -> None:
+    from chat.ratelimit import EdgeLimits
+    from chat.settings import Settings
+
+    limits = EdgeLimits.from_settings(Settings.from_env({}, redis_url=redis_url, secret_key="k"))
+    try:
+        assert (limits.shared is not None) is shared
+        assert (limits.login_per_ip.shared is not None) is shared
+    finally:
+        await limits.close()

@@ -5,7 +5,8 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from chat.models import ChatMessage
-from tests.support import LiveDesk
+from tests.conftest import Backend
+from tests.support import LiveDesk, start_desk
 
 
 async def test_a_customer_who_reconnects_gets_what_they_missed_in_order(desk: LiveDesk) -> None:
@@ -118,3 +119,34 @@ async def test_the_customer_can_have_the_transcript_emailed_once_the_chat_ends(
         "chat_id": chat["id"],
         "email": "ana@example.com",
     }
+
+
+async def test_a_backlog_longer_than_the_send_queue_is_replayed_whole(
+    backend: Backend, bus_prefix: str
+) -> None:
+    """A replay flows at the client's pace: 60 missed lines reach a client whose send
+    queue holds 20, in order, without closing it as a slow consumer (4408)."""
+    async with start_desk(
+        backend.database_url,
+        backend.redis_url,
+        bus_prefix,
+        send_queue_limit=20,
+        rate_messages_per_second=1000.0,
+        rate_burst=1000,
+        rate_chat_messages_per_minute=1000,
+    ) as desk:
+        bea = await desk.agent("Bea")
+        ana = await desk.customer()
+        chat = await ana.start_chat()
+        await bea.next_offer(chat["id"])
+        await bea.accept(chat["id"])
+        ana.drop()
+        for n in range(60):
+            await bea.say(chat["id"], f"missed {n}")
+
+        await ana.connect()
+        replayed = [await ana.message(f"missed {n}") for n in range(60)]
+        seqs = [m["seq"] for m in replayed]
+        assert seqs == sorted(seqs) and len(set(seqs)) == 60
+        await ana.say("all caught up")  # the socket is still open and working
+        await bea.expect("message", lambda f: f["body"] == "all caught up")

@@ -10,7 +10,7 @@ from sqlalchemy import and_, func, or_, select
 from chat.models import Chat
 from chat.states import ChatState
 from tests.conftest import Backend
-from tests.support import AgentConsole, Customer, LiveDesk, start_desk
+from tests.support import AgentConsole, Customer, LiveDesk, start_two_desks
 from ticketing.models import Agent, Ticket
 
 
@@ -18,22 +18,9 @@ async def test_a_customer_on_one_instance_chats_with_an_agent_on_the_other(
     shared_backend: Backend, bus_prefix: str
 ) -> None:
     site = "https://shop.example"  # the customer's page, which embeds the widget
-    async with (
-        start_desk(
-            shared_backend.database_url,
-            shared_backend.redis_url,
-            bus_prefix,
-            allowed_origins=(site,),
-        ) as one,
-        start_desk(
-            shared_backend.database_url,
-            shared_backend.redis_url,
-            bus_prefix,
-            clock=one.clock,
-            seed=False,
-            allowed_origins=(site,),
-        ) as two,
-    ):
+    async with start_two_desks(
+        shared_backend.database_url, shared_backend.redis_url, bus_prefix, allowed_origins=(site,)
+    ) as (one, two):
         bea = await two.agent("Bea")
         ana = Customer(one, site=site)
         await ana.connect()
@@ -85,16 +72,12 @@ async def test_many_customers_and_agents_on_two_instances_never_overbook(
     shared_backend: Backend, bus_prefix: str
 ) -> None:
     """Real concurrency: 30 customers and 6 agents spread over two instances."""
-    async with (
-        start_desk(shared_backend.database_url, shared_backend.redis_url, bus_prefix) as one,
-        start_desk(
-            shared_backend.database_url,
-            shared_backend.redis_url,
-            bus_prefix,
-            clock=one.clock,
-            seed=False,
-        ) as two,
-    ):
+    # All 30 customers come from 127.0.0.1: over the new-chats-per-IP limit, which both
+    # instances share through Redis (that limit has its own tests).
+    many = {"rate_new_chats_per_ip_per_hour": 1000}
+    async with start_two_desks(
+        shared_backend.database_url, shared_backend.redis_url, bus_prefix, **many
+    ) as (one, two):
         desks = [one, two]
         agents: list[AgentConsole] = [
             await desks[i % 2].agent(f"Agent{i}", capacity=2) for i in range(6)

@@ -13,7 +13,7 @@ I18N = Path(__file__).resolve().parents[2] / "static" / "i18n"
 # A translation key shown instead of its text, in any namespace the pages use.
 RAW_KEY = re.compile(
     r"\b(?:common|launcher|widget|message|rating|survey|console|chat|ticket|tickets|portal"
-    r"|sla|history|error)\.[a-z][a-z0-9_]*(?:\.[a-z0-9_]+)*\b"
+    r"|sla|history|error|canned|context|transfer)\.[a-z][a-z0-9_]*(?:\.[a-z0-9_]+)*\b"
 )
 
 

@@ -18,7 +18,7 @@ from playwright.async_api import Browser, Page, expect
 from sqlalchemy import select
 
 from tests.e2e.i18n_check import I18N
-from tests.e2e.test_portal_browser import (
+from tests.e2e.pages import (
     SCREENSHOTS,
     WAIT,
     Problems,
@@ -82,6 +82,7 @@ async def test_an_admin_reads_the_outbox_resends_and_adds_a_webhook(
     await file_ticket(desk, customer, "Charged twice")
     await nav.click()
     await expect(nav).to_have_attribute("aria-current", "page")
+    await page.locator("#admin-tab-outbox").click()  # the Admin tab opens on Agents
 
     # 1. Outbox: the ticket's email is held (no SMTP here), and the note says why.
     email_row = page.locator("#outbox-body tr").filter(has_text="[#1] Charged twice")

@@ -13,258 +13,29 @@ offer countdowns and message times the pages compute agree with the server's.
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
 
 import pytest
-from playwright.async_api import (
-    Browser,
-    BrowserContext,
-    ConsoleMessage,
-    FrameLocator,
-    Locator,
-    Page,
-    WebSocketRoute,
-    expect,
-)
-from sqlalchemy import func, select
+from playwright.async_api import Browser, Page, expect
+from sqlalchemy import select
 
-from chat.models import ChatMessage
+from tests.e2e.chat_pages import (
+    STORED,
+    Console,
+    Link,
+    Visitor,
+    assert_once_in_order,
+    bodies,
+    chat_between,
+    exactly,
+    stored_count,
+)
 from tests.e2e.i18n_check import strings, untranslated
+from tests.e2e.pages import LOCALES, PHONE, SCREENSHOTS, WAIT, Problems, new_context
 from tests.support import LiveDesk
-from ticketing.models import Agent, Survey, Ticket, TicketMessage, TicketStatus
+from tests.xss_corpus import XSS_MESSAGE, XSS_NAME, XSS_REPLY, XSS_SUBJECT
+from ticketing.models import Survey, Ticket, TicketMessage, TicketStatus
 
 pytestmark = pytest.mark.browser
-
-WAIT = 10_000  # ms: the longest any single step may take
-REPO = Path(__file__).resolve().parents[2]
-SCREENSHOTS = REPO / "test-artifacts" / "screenshots"
-DESKTOP = {"width": 1280, "height": 800}
-PHONE = {"width": 390, "height": 844}
-
-# A raw translation key on screen ("widget.start_chat"): a string that was never looked up.
-
-
-# ---------------------------------------------------------------- browser plumbing
-
-
-@dataclass
-class Problems:
-    """Uncaught exceptions and console errors of the pages we opened (frames included)."""
-
-    seen: list[str] = field(default_factory=list)
-
-    def watch(self, page: Page, name: str) -> Page:
-        def on_console(message: ConsoleMessage) -> None:
-            if message.type != "error":
-                return
-            url = message.location.get("url", "")
-            # The console asks "who am I?" before anyone has logged in: a 401 by design.
-            if url.endswith("/api/auth/me") and "401" in message.text:
-                return
-            self.seen.append(f"{name}: console.error: {message.text} ({url})")
-
-        page.on("pageerror", lambda error: self.seen.append(f"{name}: uncaught {error}"))
-        page.on("console", on_console)
-        return page
-
-    def assert_none(self) -> None:
-        assert self.seen == [], "the pages reported errors:\n" + "\n".join(self.seen)
-
-
-async def new_context(browser: Browser, desk: LiveDesk, **options: Any) -> BrowserContext:
-    options.setdefault("viewport", DESKTOP)
-    context = await browser.new_context(**options)
-    context.set_default_timeout(WAIT)
-    # The desk runs on a fake clock; let the pages' Date agree with it (time still flows).
-    await context.clock.set_system_time(desk.clock.now())
-    return context
-
-
-def exactly(text: str) -> re.Pattern[str]:
-    return re.compile(rf"^\s*{re.escape(text)}\s*$")
-
-
-def bodies(log: Locator) -> Locator:
-    """The message bodies in a transcript (widget `#log` or a console pane's `.log`)."""
-    return log.locator(".cd-msg__body")
-
-
-async def assert_once_in_order(log: Locator, texts: list[str]) -> None:
-    for text in texts:
-        await expect(bodies(log).filter(has_text=exactly(text))).to_have_count(1, timeout=WAIT)
-    shown = [body.strip() for body in await bodies(log).all_inner_texts()]
-    positions = [shown.index(text) for text in texts]
-    assert positions == sorted(positions), f"out of order: {texts} in {shown}"
-
-
-# ---------------------------------------------------------------- the two sides
-
-
-class Console:
-    """An agent at /console, driven through the page."""
-
-    def __init__(self, page: Page) -> None:
-        self.page = page
-
-    @classmethod
-    async def open(cls, context: BrowserContext, desk: LiveDesk, problems: Problems) -> Console:
-        page = problems.watch(await context.new_page(), "console")
-        await page.goto(f"{desk.base_url}/console")
-        await expect(page.locator("#login-form")).to_be_visible(timeout=WAIT)
-        return cls(page)
-
-    async def log_in(self, agent: Agent, password: str) -> None:
-        page = self.page
-        await page.locator("#login-email").fill(agent.email)
-        await page.locator("#login-password").fill(password)
-        await page.locator("#login-submit").click()
-        await expect(page.locator("#agent-name")).to_have_text(agent.name, timeout=WAIT)
-        await expect(page.locator("#login-view")).to_be_hidden(timeout=WAIT)
-        # The presence menu only works once the console's socket is up.
-        await expect(page.locator("#connection-status")).to_have_attribute(
-            "data-status", "connected", timeout=WAIT
-        )
-
-    async def go_online(self) -> None:
-        await self.page.get_by_label("Your status").select_option("online")
-        # data-status follows the server's `presence` answer, not the click.
-        await expect(self.page.locator("#presence")).to_have_attribute(
-            "data-status", "online", timeout=WAIT
-        )
-
-    def offer(self, customer_name: str) -> Locator:
-        return self.page.locator("#offers .offer").filter(
-            has=self.page.locator(".offer__name", has_text=exactly(customer_name))
-        )
-
-    async def accept(self, customer_name: str) -> None:
-        offer = self.offer(customer_name)
-        await expect(offer).to_be_visible(timeout=WAIT)
-        await offer.get_by_role("button", name="Accept").click()
-        await expect(offer).to_have_count(0, timeout=WAIT)
-        await expect(self.pane.locator(".chat-pane__title")).to_have_text(
-            customer_name, timeout=WAIT
-        )
-
-    @property
-    def pane(self) -> Locator:
-        return self.page.locator(".chat-pane:not([hidden])")
-
-    @property
-    def log(self) -> Locator:
-        return self.pane.locator(".log")
-
-    async def say(self, text: str) -> None:
-        await self.pane.get_by_role("textbox", name="Reply").fill(text)
-        await self.pane.get_by_role("button", name="Send", exact=True).click()
-        mine = self.log.locator(".cd-msg--mine").filter(has_text=text)
-        await expect(mine.locator(".cd-msg__status").last).to_have_text("Sent", timeout=WAIT)
-
-    async def end_as_resolved(self) -> None:
-        await self.pane.get_by_role("button", name="End chat").click()
-        await self.pane.get_by_role("button", name="Resolved").click()
-        await expect(self.pane.locator(".chat-pane__ended-text")).to_contain_text(
-            "Ended — ticket #", timeout=WAIT
-        )
-
-    async def open_ticket(self, subject: str) -> Locator:
-        page = self.page
-        await page.get_by_role("button", name="Tickets").click()
-        row = page.locator("#tickets-body tr").filter(has_text=subject)
-        await expect(row).to_be_visible(timeout=WAIT)
-        await row.get_by_role("button", name=subject).click()
-        detail = page.locator("#ticket-detail")
-        await expect(detail.locator(".ticket__title")).to_contain_text(subject, timeout=WAIT)
-        return detail
-
-
-class Visitor:
-    """A customer on the demo page, using the widget in its iframe."""
-
-    def __init__(self, page: Page) -> None:
-        self.page = page
-        self.widget: FrameLocator = page.frame_locator("chatdesk-widget iframe")
-
-    @classmethod
-    async def open(cls, context: BrowserContext, desk: LiveDesk, problems: Problems) -> Visitor:
-        page = problems.watch(await context.new_page(), "demo")
-        await page.goto(f"{desk.base_url}/demo")
-        visitor = cls(page)
-        # CSS locators pierce the loader's open shadow root.
-        launcher = page.locator("chatdesk-widget button.launcher")
-        await expect(launcher).to_be_visible(timeout=WAIT)
-        await launcher.click()
-        await expect(launcher).to_have_attribute("aria-expanded", "true", timeout=WAIT)
-        await expect(visitor.widget.locator("#screen-form")).to_be_visible(timeout=WAIT)
-        return visitor
-
-    @property
-    def log(self) -> Locator:
-        return self.widget.locator("#log")
-
-    async def fill_form(self, name: str, message: str, email: str = "", subject: str = "") -> None:
-        w = self.widget
-        await expect(w.get_by_role("button", name="Start chat")).to_be_enabled(timeout=WAIT)
-        await w.get_by_label("Name", exact=True).fill(name)
-        if email:
-            await w.get_by_label("Email (optional)").fill(email)
-        if subject:
-            await w.get_by_label("Subject (optional)").fill(subject)
-        await w.get_by_label("Message", exact=True).fill(message)
-
-    async def start_chat(self) -> None:
-        await self.widget.get_by_role("button", name="Start chat").click()
-        await expect(self.widget.locator("#screen-chat")).to_be_visible(timeout=WAIT)
-
-    async def say(self, text: str) -> Locator:
-        box = self.widget.get_by_role("textbox", name="Your message")
-        await box.fill(text)
-        await box.press("Enter")
-        return self.log.locator(".cd-msg--mine").filter(
-            has=self.widget.locator(".cd-msg__body", has_text=exactly(text))
-        )
-
-
-@dataclass
-class LiveChat:
-    console: Console
-    visitor: Visitor
-    agent_context: BrowserContext
-    customer_context: BrowserContext
-
-
-async def chat_between(
-    desk: LiveDesk,
-    browser: Browser,
-    problems: Problems,
-    *,
-    customer: str,
-    message: str,
-    subject: str = "",
-    agent: str = "Bea",
-    before_start: Callable[[BrowserContext], Awaitable[None]] | None = None,
-) -> LiveChat:
-    """An agent online in the console and a visitor whose chat the agent accepted."""
-    bea, password = await desk.add_agent(agent)
-    agent_context = await new_context(browser, desk)
-    console = await Console.open(agent_context, desk, problems)
-    await console.log_in(bea, password)
-    await console.go_online()
-
-    customer_context = await new_context(browser, desk)
-    if before_start is not None:
-        await before_start(customer_context)
-    visitor = await Visitor.open(customer_context, desk, problems)
-    await visitor.fill_form(customer, message, subject=subject)
-    await visitor.start_chat()
-    await console.accept(customer)
-    await expect(visitor.widget.locator("#header-subtitle")).to_have_text(
-        f"You're chatting with {agent}", timeout=WAIT
-    )
-    return LiveChat(console, visitor, agent_context, customer_context)
 
 
 # ---------------------------------------------------------------- 1. the whole journey
@@ -319,7 +90,7 @@ async def test_the_whole_journey_through_the_real_pages(desk: LiveDesk, browser:
     ).to_have_count(1, timeout=WAIT)
     await expect(visitor.log.locator(".cd-msg--theirs .cd-msg__author").last).to_have_text("Bea")
     mine = await visitor.say("Thanks! It's invoice 1042.")
-    await expect(mine.locator(".cd-msg__status")).to_have_text("Sent", timeout=WAIT)
+    await expect(mine.locator(".cd-msg__status")).to_have_text(STORED, timeout=WAIT)
     await expect(bodies(console.log).filter(has_text="Thanks! It's invoice 1042.")).to_have_count(
         1, timeout=WAIT
     )
@@ -389,58 +160,11 @@ async def test_the_whole_journey_through_the_real_pages(desk: LiveDesk, browser:
 # ---------------------------------------------------------------- 2. a network drop
 
 
-class Link:
-    """The visitor's network path to /ws/widget, which the test can cut.
-
-    Chromium's offline emulation (`context.set_offline`) fails new requests but leaves
-    open websockets connected and merely holds their frames (crbug.com/423246,
-    microsoft/playwright#4910), so on its own it never exercises reconnecting. A real
-    network loss ends the socket: this proxy does that (the page sees code 1006), refuses
-    new connections while down, and can also lose frames on the way to the page.
-    """
-
-    def __init__(self) -> None:
-        self.up = True
-        self.lose_downstream = False  # frames from the server vanish (e.g. an ack)
-        self.sockets: list[WebSocketRoute] = []
-        self.connections = 0
-
-    async def route(self, ws: WebSocketRoute) -> None:
-        if not self.up:
-            await ws.close(code=1006, reason="network down")
-            return
-        server = ws.connect_to_server()
-        server.on_message(lambda message: None if self.lose_downstream else ws.send(message))
-        self.sockets.append(ws)
-        self.connections += 1
-
-    async def cut(self) -> None:
-        self.up = False
-        for ws in self.sockets:
-            await ws.close(code=1006, reason="network down")
-        self.sockets.clear()
-
-    def restore(self) -> None:
-        self.up = True
-        self.lose_downstream = False
-
-
-async def stored_count(desk: LiveDesk, body: str) -> int:
-    async with desk.runtime.sessions() as session:
-        count = await session.scalar(
-            select(func.count()).select_from(ChatMessage).where(ChatMessage.body == body)
-        )
-    return int(count or 0)
-
-
 async def test_a_network_drop_neither_loses_nor_doubles_messages(
     desk: LiveDesk, browser: Browser
 ) -> None:
     problems = Problems()
     link = Link()
-
-    async def route_widget_socket(context: BrowserContext) -> None:
-        await context.route_web_socket(re.compile(r"/ws/widget$"), link.route)
 
     chat = await chat_between(
         desk,
@@ -448,7 +172,7 @@ async def test_a_network_drop_neither_loses_nor_doubles_messages(
         problems,
         customer="Ana",
         message="My parcel hasn't arrived",
-        before_start=route_widget_socket,
+        before_start=link.install,
     )
     console, visitor = chat.console, chat.visitor
     widget = visitor.widget
@@ -472,7 +196,7 @@ async def test_a_network_drop_neither_loses_nor_doubles_messages(
     link.restore()
     await chat.customer_context.set_offline(False)
     await expect(banner).to_be_hidden(timeout=WAIT)
-    await expect(pending.locator(".cd-msg__status")).to_have_text("Sent", timeout=WAIT)
+    await expect(pending.locator(".cd-msg__status")).to_have_text(STORED, timeout=WAIT)
     await console.say("Yes, the red box.")  # anything replayed arrives before this
     await assert_once_in_order(
         visitor.log,
@@ -500,7 +224,7 @@ async def test_a_network_drop_neither_loses_nor_doubles_messages(
     await expect(banner).to_be_visible(timeout=WAIT)
     link.restore()
     await expect(banner).to_be_hidden(timeout=WAIT)
-    await expect(lost_ack.locator(".cd-msg__status")).to_have_text("Sent", timeout=WAIT)
+    await expect(lost_ack.locator(".cd-msg__status")).to_have_text(STORED, timeout=WAIT)
     await console.say("You're welcome.")
     await assert_once_in_order(
         visitor.log, ["Is it the red box?", "Yes, the red box.", "Thank you!", "You're welcome."]
@@ -513,12 +237,7 @@ async def test_a_network_drop_neither_loses_nor_doubles_messages(
 
 
 # ---------------------------------------------------------------- 3. script payloads
-
-
-XSS_NAME = '<img src=x onerror="window.__xss=1">'
-XSS_MESSAGE = "<script>window.__xss=2</script><b>bold</b>"
-XSS_SUBJECT = '<svg onload="window.__xss=3"><i>subject</i></svg>'
-XSS_REPLY = '<img src=y onerror="window.__xss=4"><b>reply</b>'
+# (the payloads live in tests/xss_corpus.py, shared with the email tests)
 
 
 async def assert_no_script_ran(page: Page) -> None:
@@ -571,7 +290,9 @@ async def test_script_payloads_are_shown_as_text(desk: LiveDesk, browser: Browse
         console.page.locator("#details-body"),
         console.page.locator("#tickets-view"),
     ):
-        await expect(where.locator("b, i, img, svg, script")).to_have_count(0)
+        # (The composer's own paperclip icon is the one svg that belongs there.)
+        markup = where.locator("b, i, img, svg:not(.composer__attach-icon), script")
+        await expect(markup).to_have_count(0)
 
     problems.assert_none()
 
@@ -582,9 +303,6 @@ async def test_script_payloads_are_shown_as_text(desk: LiveDesk, browser: Browse
 async def assert_language(page: Page, lang: str, where: str) -> None:
     assert await page.evaluate("() => document.documentElement.lang") == lang, where
     assert await untranslated(page) == [], f"{where} in {lang}"
-
-
-LOCALES = {"en": "en-US", "pt-BR": "pt-BR", "nl": "nl-NL"}
 
 
 @pytest.mark.parametrize("lang", list(LOCALES))

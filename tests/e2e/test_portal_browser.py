@@ -16,10 +16,18 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, expect
+from playwright.async_api import Browser, BrowserContext, Page, expect
 from sqlalchemy import select
 
 from tests.e2e.i18n_check import strings, untranslated
+from tests.e2e.pages import (
+    LOCALES,
+    SCREENSHOTS,
+    WAIT,
+    Problems,
+    console_login,
+    new_context,
+)
 from tests.support import LiveDesk
 from ticketing.db import transaction
 from ticketing.models import (
@@ -37,47 +45,6 @@ from ticketing.models import (
 
 pytestmark = pytest.mark.browser
 
-WAIT = 10_000  # ms: the longest any single step may take
-REPO = Path(__file__).resolve().parents[2]
-SCREENSHOTS = REPO / "test-artifacts" / "screenshots"
-DESKTOP = {"width": 1280, "height": 800}
-LOCALES = {"en": "en-US", "pt-BR": "pt-BR", "nl": "nl-NL"}
-# Asking "who am I?" before signing in is answered 401 by design.
-EXPECTED_401 = ("/api/auth/me", "/api/portal/me")
-# A translation key on screen ("portal.confirm"): a string that was never looked up.
-
-
-class Problems:
-    """Uncaught exceptions and console errors of the pages we opened."""
-
-    def __init__(self) -> None:
-        self.seen: list[str] = []
-
-    def watch(self, page: Page, name: str) -> Page:
-        def on_console(message: ConsoleMessage) -> None:
-            if message.type != "error":
-                return
-            url = message.location.get("url", "")
-            if "401" in message.text and url.endswith(EXPECTED_401):
-                return
-            self.seen.append(f"{name}: console.error: {message.text} ({url})")
-
-        page.on("pageerror", lambda error: self.seen.append(f"{name}: uncaught {error}"))
-        page.on("console", on_console)
-        return page
-
-    def assert_none(self) -> None:
-        assert self.seen == [], "the pages reported errors:\n" + "\n".join(self.seen)
-
-
-async def new_context(browser: Browser, desk: LiveDesk, **options: Any) -> BrowserContext:
-    options.setdefault("viewport", DESKTOP)
-    context = await browser.new_context(**options)
-    context.set_default_timeout(WAIT)
-    # The desk runs on a fake clock; the pages' Date agrees with it (time still flows).
-    await context.clock.set_system_time(desk.clock.now())
-    return context
-
 
 async def open_portal(
     context: BrowserContext, desk: LiveDesk, problems: Problems, token: str
@@ -91,18 +58,6 @@ async def open_portal(
     await page.evaluate("token => localStorage.setItem('chatdesk.token', token)", token)
     await page.reload()
     await expect(page.locator("#portal-user")).to_be_visible(timeout=WAIT)
-    return page
-
-
-async def console_login(
-    context: BrowserContext, desk: LiveDesk, problems: Problems, agent: Agent, password: str
-) -> Page:
-    page = problems.watch(await context.new_page(), "console")
-    await page.goto(f"{desk.base_url}/console")
-    await page.locator("#login-email").fill(agent.email)
-    await page.locator("#login-password").fill(password)
-    await page.locator("#login-submit").click()
-    await expect(page.locator("#agent-name")).to_have_text(agent.name, timeout=WAIT)
     return page
 
 

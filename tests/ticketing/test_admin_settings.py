@@ -141,3 +141,42 @@ async def test_service_sla_targets_and_inactivity_policy_are_editable(desk: Live
     async with agent_http(desk, admin) as agent:
         sla = (await agent.get(f"/api/tickets/{tid}")).json()["sla"]
     assert sla["pickup"]["target_seconds"] == 3 * 3600
+
+
+async def test_the_hours_editors_schedule_round_trips_and_bad_hours_say_why(
+    desk: LiveDesk,
+) -> None:
+    """What the Admin tab's hours editor sends: intervals per weekday (one ending at
+    midnight, one past it), holidays, and exceptions it does not edit but keeps."""
+    admin = await desk.agent("Ada", admin=True, online=False)
+    schedule = {
+        "timezone": "America/Sao_Paulo",
+        "weekly": {"mon": ["08:00-12:00", "13:00-00:00"], "fri": ["22:00-02:00"]},
+        "holidays": ["2026-12-25", "2026-11-20"],
+        "exceptions": {"2026-12-24": ["08:00-12:00"]},
+    }
+    async with _admin_http(desk, admin) as http:
+        saved = await http.patch(
+            f"/api/admin/services/{BILLING}",
+            json={"schedule": schedule, "inactivity_policy": None, "position": 7},
+        )
+        assert saved.status_code == 200, saved.text
+        view = saved.json()
+        assert view["schedule"]["weekly"]["mon"] == ["08:00-12:00", "13:00-24:00"]
+        assert view["schedule"]["holidays"] == ["2026-11-20", "2026-12-25"]  # sorted
+        assert view["schedule"]["exceptions"] == {"2026-12-24": ["08:00-12:00"]}
+        assert view["inactivity_policy"]["wait_days"] == 3  # back to the default
+        assert view["position"] == 7
+        for bad, words in [
+            ({**schedule, "weekly": {"mon": ["9-5"]}}, "expected HH:MM"),
+            ({**schedule, "holidays": ["25/12/2026"]}, "Invalid business hours"),
+            ({**schedule, "timezone": ""}, "Invalid business hours"),
+        ]:
+            refused = await http.patch(f"/api/admin/services/{BILLING}", json={"schedule": bad})
+            assert refused.status_code == 422 and words in refused.json()["message"], bad
+        listed = (await http.get("/api/admin/services")).json()["items"]
+        billing = next(s for s in listed if s["id"] == BILLING)
+        assert (
+            billing["schedule"]["timezone"] == "America/Sao_Paulo"
+        )  # the refusals changed nothing
+        assert listed[-1]["id"] == BILLING  # ordered by position

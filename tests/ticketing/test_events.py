@@ -40,7 +40,10 @@ async def test_a_chat_emits_started_ended_created_and_survey_events(
     await ana.expect("rated")
     kinds = [e.type for e in heard]
     assert kinds == [
-        events.CHAT_STARTED, events.TICKET_CREATED, events.CHAT_ENDED, events.SURVEY_ANSWERED,
+        events.CHAT_STARTED,
+        events.TICKET_CREATED,
+        events.CHAT_ENDED,
+        events.SURVEY_ANSWERED,
     ]
     created = heard[1]
     assert created.chat_id == chat["id"] and created.data["origin"] == "chat"

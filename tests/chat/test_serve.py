@@ -1,0 +1,45 @@
+"""`chatdesk serve` as deployed: the real CLI in its own process, its settings applied."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+import pytest
+from websockets.asyncio.client import connect
+
+from bench.server import Process, _python_env, free_port, wait_http
+from chat.migrate import upgrade
+
+
+@pytest.mark.parametrize("deflate", ["true", "false"])
+async def test_permessage_deflate_follows_its_setting(tmp_path: Path, deflate: str) -> None:
+    """WS_PER_MESSAGE_DEFLATE=false is the lever for many idle sockets per process
+    (docs/performance.md): a browser offering compression is then answered without it."""
+    database_url = f"sqlite+aiosqlite:///{tmp_path / 'desk.db'}"
+    await asyncio.to_thread(upgrade, database_url)  # Alembic runs its own event loop
+    port = free_port()
+    env = _python_env(
+        {
+            "DATABASE_URL": database_url,
+            "HOST": "127.0.0.1",
+            "PORT": str(port),
+            "WS_PER_MESSAGE_DEFLATE": deflate,
+            "LOG_LEVEL": "warning",
+        }
+    )
+    env.pop("REDIS_URL", None)
+    proc = Process("serve", [sys.executable, "-m", "chat", "serve"], env, tmp_path)
+    try:
+        await wait_http(f"http://127.0.0.1:{port}/widget.js", proc, timeout=60)
+        async with connect(
+            f"ws://127.0.0.1:{port}/ws/widget",
+            origin=f"http://127.0.0.1:{port}",  # type: ignore[arg-type]
+            compression="deflate",
+        ) as ws:
+            assert ws.response is not None
+            negotiated = ws.response.headers.get("Sec-WebSocket-Extensions", "")
+    finally:
+        proc.stop()
+    assert ("permessage-deflate" in negotiated) is (deflate == "true"), negotiated
