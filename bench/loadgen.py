@@ -60,6 +60,60 @@ class Profile:
     # chat counts as failed; the whole run is bounded by `planned_seconds + grace`.
     step_timeout: float = 60.0
     grace_seconds: float = 90.0
+    # A rate sweep: (offered msgs/s, seconds) steps, run one after another by every chat
+    # once all have arrived; `messages_per_side` and `message_interval` are then derived.
+    steps: tuple[tuple[float, float], ...] = ()
+    # A sweep's first step starts this long after the last customer arrived (assignment
+    # takes longer on a busy machine and on PostgreSQL: arrivals must not spill into it).
+    settle_seconds: float = 5.0
+
+    @classmethod
+    def sweep(
+        cls,
+        rates: list[float],
+        step_seconds: float,
+        chats: int = 200,
+        agents: int = 20,
+        arrival_rate: float = 40.0,
+        settle_seconds: float = 5.0,
+    ) -> Profile:
+        """The same open chats at one offered rate after another: where does p99 break?"""
+        steps = tuple((float(r), float(step_seconds)) for r in rates)
+        per_side = sum(_step_count(chats, rate, secs) for rate, secs in steps)
+        return cls(
+            "sweep",
+            chats,
+            agents,
+            arrival_rate,
+            per_side,
+            2 * chats / steps[0][0],
+            step_timeout=45.0,
+            grace_seconds=60.0,
+            steps=steps,
+            settle_seconds=settle_seconds,
+        )
+
+    @property
+    def sweep_start(self) -> float:
+        """Seconds after the first arrival when a sweep's first step begins: every chat has
+        arrived and had a few seconds to be assigned."""
+        return self.chats / self.arrival_rate + self.settle_seconds
+
+    def send_offsets(self, index: int, side: Side) -> list[float]:
+        """When one side of chat `index` sends, in seconds after it starts talking (for a
+        sweep: after `sweep_start`; each chat gets its own phase so sends spread evenly)."""
+        if not self.steps:
+            half = self.message_interval / 2 if side == "agent" else 0.0
+            return [half + k * self.message_interval for k in range(self.messages_per_side)]
+        offsets: list[float] = []
+        step_start = 0.0
+        for rate, secs in self.steps:
+            interval = 2 * self.chats / rate
+            phase = (index / self.chats) * interval + (interval / 2 if side == "agent" else 0.0)
+            n = _step_count(self.chats, rate, secs)
+            offsets += [step_start + (phase + k * interval) % secs for k in range(n)]
+            step_start += secs
+        return sorted(offsets)
 
     @property
     def capacity(self) -> int:
@@ -68,6 +122,8 @@ class Profile:
 
     @property
     def planned_seconds(self) -> float:
+        if self.steps:
+            return self.sweep_start + sum(secs for _, secs in self.steps)
         return self.chats / self.arrival_rate + self.messages_per_side * self.message_interval
 
     @property
@@ -76,12 +132,24 @@ class Profile:
         return 2 * self.chats / self.message_interval
 
     def describe(self) -> str:
+        if self.steps:
+            rates = ", ".join(f"{rate:g}" for rate, _ in self.steps)
+            return (
+                f"{self.chats} chats arriving at {self.arrival_rate:g}/s, {self.agents} agents "
+                f"(capacity {self.capacity}); then all chats talk at {rates} msgs/s (both "
+                f"directions), {self.steps[0][1]:g} s each, {self.body_chars}-char bodies"
+            )
         return (
             f"{self.chats} chats arriving at {self.arrival_rate:g}/s, {self.agents} agents "
             f"(capacity {self.capacity}), {self.messages_per_side} messages each way per chat "
             f"every {self.message_interval:g} s ({self.offered_msgs_per_second:g} msgs/s "
             f"at full load), {self.body_chars}-char bodies"
         )
+
+
+def _step_count(chats: int, rate: float, seconds: float) -> int:
+    """Messages one side of one chat sends in a step: the step's rate shared by all."""
+    return max(1, round(seconds * rate / (2 * chats)))
 
 
 PROFILES: dict[str, Profile] = {
@@ -367,16 +435,22 @@ class ChatdeskDriver(Driver):
         service_id: int,
         logins: list[tuple[str, str]],
         compression: str | None = "deflate",
+        widget_urls: tuple[str, str] | None = None,
     ) -> None:
         self.base_url = base_url
         self.service_id = service_id
         self.logins = logins
         self.sockets = _Sockets(ws_url, compression)
+        # Customers on another server process than the consoles (base URL, ws URL): every
+        # chat then crosses processes, through the bus.
+        self.widget_base_url, widget_ws = widget_urls or (base_url, ws_url)
+        self.widget_sockets = _Sockets(widget_ws, compression) if widget_urls else self.sockets
         self.customer_ws: dict[ChatRun, ClientConnection] = {}
         self.consoles: list[ClientConnection] = []
 
     def connections(self) -> int:
-        return self.sockets.open
+        extra = self.widget_sockets.open if self.widget_sockets is not self.sockets else 0
+        return self.sockets.open + extra
 
     async def start(self, gen: LoadGen) -> None:
         self.gen = gen
@@ -405,8 +479,10 @@ class ChatdeskDriver(Driver):
         await asyncio.sleep(0.5)
 
     async def open_chat(self, chat: ChatRun, first_message: str) -> None:
-        ws = await self.sockets.connect(
-            "/ws/widget", lambda f, t: self._widget_frame(chat, f, t), origin=self.base_url
+        ws = await self.widget_sockets.connect(
+            "/ws/widget",
+            lambda f, t: self._widget_frame(chat, f, t),
+            origin=self.widget_base_url,
         )
         self.customer_ws[chat] = ws
         await ws.send(dumps({"type": "hello", "token": None}))
@@ -458,6 +534,8 @@ class ChatdeskDriver(Driver):
 
     async def stop(self) -> None:
         await self.sockets.close_all([*self.customer_ws.values(), *self.consoles])
+        if self.widget_sockets is not self.sockets:
+            await self.widget_sockets.close_all([])
 
     def _widget_frame(self, chat: ChatRun, frame: dict[str, Any], t: float) -> None:
         kind = frame.get("type")
@@ -518,6 +596,40 @@ class ChatdeskDriver(Driver):
 
 # ----------------------------------------------------------------- the schedule
 @dataclass
+class StepResult:
+    """One rate of a sweep, measured over the step's own window."""
+
+    offered: float
+    seconds: float
+    sent: int
+    delivered_in_window: int
+    latencies_ms: list[float]
+    server_cpu_s: float
+    generator_cpu_s: float
+
+    @property
+    def delivered_per_second(self) -> float:
+        return self.delivered_in_window / self.seconds if self.seconds else 0.0
+
+    def latency(self, p: float) -> float:
+        return percentile(self.latencies_ms, p)
+
+    @property
+    def cpu_us_per_message(self) -> float:
+        if not self.delivered_in_window:
+            return float("nan")
+        return self.server_cpu_s * 1e6 / self.delivered_in_window
+
+    @property
+    def server_cpu_percent(self) -> float:
+        return 100 * self.server_cpu_s / self.seconds if self.seconds else 0.0
+
+    @property
+    def generator_cpu_percent(self) -> float:
+        return 100 * self.generator_cpu_s / self.seconds if self.seconds else 0.0
+
+
+@dataclass
 class RunResult:
     """Everything one run measured; `bench.run` turns two of these into the table."""
 
@@ -544,6 +656,10 @@ class RunResult:
     connections_at_peak: int
     duration_s: float
     verification: dict[str, Any] | None = None
+    steps: list[StepResult] = field(default_factory=list)
+    # Two-process runs: CPU seconds in the steady window of each server process, and of a
+    # redis-server the bench started (by name: "chatdesk-1", "chatdesk-2", "redis").
+    process_cpu_window_s: dict[str, float] = field(default_factory=dict)
 
     @property
     def window_seconds(self) -> float:
@@ -613,7 +729,13 @@ class RunResult:
 class LoadGen:
     """Runs one profile against one driver; the server's pid is only read, via /proc."""
 
-    def __init__(self, profile: Profile, driver: Driver, server_pid: int) -> None:
+    def __init__(
+        self,
+        profile: Profile,
+        driver: Driver,
+        server_pid: int,
+        other_pids: dict[str, int] | None = None,
+    ) -> None:
         self.profile = profile
         self.driver = driver
         self.bots = [AgentBot(i) for i in range(profile.agents)]
@@ -623,12 +745,13 @@ class LoadGen:
             for i in range(profile.chats)
         ]
         self.by_name = {c.name: c for c in self.chats}
-        self.sampler = Sampler(server_pid, driver.connections)
+        self.sampler = Sampler(server_pid, driver.connections, other_pids=dict(other_pids or {}))
         self.sent_at: dict[str, tuple[ChatRun, Side, float]] = {}
         self.delivered_ids: set[str] = set()
         self.acked_ids: set[str] = set()
         self.ack_latencies: list[float] = []
         self.latencies: list[float] = []
+        self.sent_times: list[float] = []  # the send instant of each entry of `latencies`
         self.delivery_times: list[float] = []
         self.redelivered = 0
         self.unknown = 0
@@ -660,6 +783,7 @@ class LoadGen:
             return
         self.delivered_ids.add(client_id)
         self.latencies.append(t - sent)
+        self.sent_times.append(sent)
         self.delivery_times.append(t)
         chat.delivered[receiver] += 1
         if chat.delivered[receiver] >= self.profile.messages_per_side:
@@ -693,11 +817,11 @@ class LoadGen:
             await event.wait()
 
     async def _talk(self, chat: ChatRun, side: Side) -> None:
-        interval = self.profile.message_interval
-        # The agent answers half an interval after the customer: a conversation.
-        start = time.perf_counter() + (interval / 2 if side == "agent" else 0.0)
-        for k in range(self.profile.messages_per_side):
-            delay = start + k * interval - time.perf_counter()
+        # The agent answers half an interval after the customer: a conversation. In a
+        # sweep every chat follows one clock, so each step's rate is offered by all at once.
+        start = self.t0 + self.profile.sweep_start if self.profile.steps else time.perf_counter()
+        for k, offset in enumerate(self.profile.send_offsets(chat.index, side)):
+            delay = start + offset - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
             client_id = uuid.uuid4().hex
@@ -782,7 +906,11 @@ class LoadGen:
 
         That is the window where the server does nothing but messaging at the full
         offered rate; arrivals and endings are reported separately (total CPU/message).
+        A sweep's window is its steps.
         """
+        if self.profile.steps:
+            t0 = self.t0 + self.profile.sweep_start
+            return t0, t0 + sum(secs for _, secs in self.profile.steps), "sweep steps"
         talking = [c.agent_talking for c in self.chats if not math.isnan(c.agent_talking)]
         talking += [c.assigned for c in self.chats if not math.isnan(c.assigned)]
         ending = [c.end_requested for c in self.chats if not math.isnan(c.end_requested)]
@@ -794,6 +922,31 @@ class LoadGen:
         if sends and self.delivery_times:
             return min(sends), max(self.delivery_times), "whole messaging phase"
         return 0.0, 0.0, "none"
+
+    def _step_results(self) -> list[StepResult]:
+        """Per sweep step: what was sent in it, delivered in it, and the CPU it took."""
+        results = []
+        start = self.t0 + self.profile.sweep_start
+        for rate, secs in self.profile.steps:
+            end = start + secs
+            latencies = sorted(
+                lat * 1000
+                for sent, lat in zip(self.sent_times, self.latencies, strict=True)
+                if start <= sent < end
+            )
+            results.append(
+                StepResult(
+                    offered=rate,
+                    seconds=secs,
+                    sent=sum(1 for (_, _, t) in self.sent_at.values() if start <= t < end),
+                    delivered_in_window=sum(1 for t in self.delivery_times if start <= t < end),
+                    latencies_ms=latencies,
+                    server_cpu_s=self.sampler.server_cpu_between(start, end),
+                    generator_cpu_s=self.sampler.self_cpu_between(start, end),
+                )
+            )
+            start = end
+        return results
 
     def _result(self, rss_idle: int, started: float, finished: float) -> RunResult:
         t0, t1, kind = self._steady_window()
@@ -824,4 +977,9 @@ class LoadGen:
             rss_peak_kb=peak.server_rss_kb if peak else rss_idle,
             connections_at_peak=peak.connections if peak else 0,
             duration_s=finished - started,
+            steps=self._step_results(),
+            process_cpu_window_s={
+                name: self.sampler.other_cpu_between(name, t0, t1) if t1 > t0 else 0.0
+                for name in self.sampler.other_pids
+            },
         )

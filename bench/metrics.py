@@ -76,6 +76,7 @@ class Sample:
     self_cpu: float
     server_rss_kb: int
     connections: int
+    others_cpu: tuple[float, ...] = ()  # CPU seconds of `Sampler.other_pids`, in that order
 
 
 @dataclass
@@ -91,6 +92,8 @@ class Sampler:
     interval: float = 0.25
     samples: list[Sample] = field(default_factory=list)
     _task: asyncio.Task[None] | None = None
+    # More processes to follow by name (a second server, redis-server), CPU only.
+    other_pids: dict[str, int] = field(default_factory=dict)
 
     def sample(self) -> Sample:
         s = Sample(
@@ -100,6 +103,7 @@ class Sampler:
             self_cpu_seconds(),
             rss_kb(self.pid),
             self.connections(),
+            tuple(_cpu_or_zero(pid) for pid in self.other_pids.values()),
         )
         self.samples.append(s)
         return s
@@ -139,6 +143,22 @@ class Sampler:
         va, vb = float(getattr(a, attr)), float(getattr(b, attr))
         return va + (vb - va) * (t - a.at) / (b.at - a.at) if b.at > a.at else vb
 
+    def other_cpu_between(self, name: str, t0: float, t1: float) -> float:
+        """CPU seconds one of `other_pids` used between t0 and t1 (interpolated)."""
+        i = list(self.other_pids).index(name)
+        times = [s.at for s in self.samples]
+
+        def at(t: float) -> float:
+            j = bisect.bisect_left(times, t)
+            j = min(max(j, 0), len(self.samples) - 1)
+            if 0 < j and self.samples[j].at > self.samples[j - 1].at:
+                a, b = self.samples[j - 1], self.samples[j]
+                va, vb = a.others_cpu[i], b.others_cpu[i]
+                return va + (vb - va) * min(1.0, max(0.0, (t - a.at) / (b.at - a.at)))
+            return self.samples[j].others_cpu[i]
+
+        return at(t1) - at(t0)
+
     def server_cpu_between(self, t0: float, t1: float) -> float:
         return self._at(t1, "server_cpu") - self._at(t0, "server_cpu")
 
@@ -153,6 +173,13 @@ class Sampler:
         memory per connection is read where there are the most connections to share it."""
         inside = [s for s in self.samples if t0 <= s.at <= t1]
         return max(inside, key=lambda s: (s.connections, s.server_rss_kb)) if inside else None
+
+
+def _cpu_or_zero(pid: int) -> float:
+    try:
+        return cpu_seconds(pid)
+    except (FileNotFoundError, ProcessLookupError):
+        return 0.0
 
 
 def loadavg() -> float:

@@ -3,6 +3,8 @@
     python -m bench.run --profile short                 # SQLite + in-process bus (make bench)
     python -m bench.run --profile short --database-url postgresql://… --redis-url redis://…
     python -m bench.run --profile short --py-spy        # also profile the server (py-spy)
+    python -m bench.run --rates 400,800,1200,1600,2000  # a rate sweep: where does p99 break?
+    python -m bench.run --profile short --processes 2 --own-redis --database-url postgresql://…
 
 The baseline runs first, in the same invocation, so both measurements share the
 machine's state (frequency scaling, other load); every Chatdesk figure is shown as a
@@ -24,12 +26,21 @@ import sys
 import tempfile
 from collections import Counter
 from collections.abc import Callable
+from contextlib import AsyncExitStack
 from dataclasses import replace
 from pathlib import Path
 
-from bench.loadgen import PROFILES, ChatdeskDriver, LoadGen, Profile, RelayDriver, RunResult
+from bench.loadgen import (
+    PROFILES,
+    ChatdeskDriver,
+    LoadGen,
+    Profile,
+    RelayDriver,
+    RunResult,
+    StepResult,
+)
 from bench.metrics import git_revision, loadavg, machine
-from bench.server import REPO, ChatdeskServer, RelayServer, raise_fd_limit
+from bench.server import REPO, ChatdeskServer, RedisServer, RelayServer, raise_fd_limit
 from bench.verify import verify
 
 DOC = REPO / "docs" / "performance.md"
@@ -41,6 +52,9 @@ subprocess, and — in the same run, with the same schedule — to a bare `webso
 relay that only pairs sockets and forwards frames (the physical limit). Every
 Chatdesk figure is also given as a ratio to the relay's.
 """
+
+
+MAX_STEP_SECONDS = 40.0
 
 
 def fmt(value: float, digits: int = 1) -> str:
@@ -97,6 +111,85 @@ def table(results: list[RunResult]) -> str:
     return "\n".join(lines)
 
 
+# A rate "holds" when p99 stays under this and nearly everything offered is delivered.
+P99_TARGET_MS = 50.0
+DELIVERED_FRACTION = 0.95
+
+
+def holds(step: StepResult) -> bool:
+    return (
+        step.latency(99) < P99_TARGET_MS
+        and step.delivered_per_second >= DELIVERED_FRACTION * step.offered
+    )
+
+
+def highest_holding(steps: list[StepResult]) -> str:
+    """The highest offered rate of a sweep whose p99 stayed under the target (and every
+    lower rate held too: a rate that holds after one that broke is luck, not capacity)."""
+    best = None
+    for step in steps:
+        if not holds(step):
+            break
+        best = step.offered
+    return f"{best:,.0f} msgs/s" if best is not None else f"none (below {steps[0].offered:,.0f})"
+
+
+def sweep_table(results: list[RunResult]) -> str:
+    """One row per offered rate: each target's delivered rate, p50/p99 and CPU per message."""
+    with_steps = [r for r in results if r.steps]
+    if not with_steps:
+        return ""
+    heads = ["offered msgs/s"]
+    for r in with_steps:
+        heads += [f"{r.target} delivered/s", "p50 ms", "p99 ms", "CPU µs/msg", "CPU %"]
+    if len(with_steps) == 2:
+        heads.append("CPU ratio")
+    lines = ["| " + " | ".join(heads) + " |", "|" + "---:|" * len(heads)]
+    for i, step in enumerate(with_steps[0].steps):
+        cells = [fmt(step.offered, 0)]
+        for r in with_steps:
+            s = r.steps[i]
+            cells += [
+                fmt(s.delivered_per_second, 0),
+                fmt(s.latency(50), 1),
+                fmt(s.latency(99), 1),
+                fmt(s.cpu_us_per_message, 0),
+                fmt(s.server_cpu_percent, 0),
+            ]
+        if len(with_steps) == 2:
+            a, b = with_steps[1].steps[i], with_steps[0].steps[i]
+            cells.append(ratio(a.cpu_us_per_message, b.cpu_us_per_message))
+        lines.append("| " + " | ".join(cells) + " |")
+    lines.append("")
+    lines += [
+        f"- highest offered rate with p99 < {P99_TARGET_MS:.0f} ms (and ≥ "
+        f"{DELIVERED_FRACTION:.0%} delivered), {r.target}: **{highest_holding(r.steps)}**"
+        for r in with_steps
+    ]
+    gen = ", ".join(
+        f"{r.target} " + "/".join(fmt(s.generator_cpu_percent, 0) for s in r.steps)
+        for r in with_steps
+    )
+    lines.append(f"- generator CPU % of a core per step: {gen}")
+    return "\n".join(lines)
+
+
+def processes_detail(r: RunResult) -> str:
+    """Several server processes: each one's CPU per delivered message, and Redis's."""
+    if not r.process_cpu_window_s or not r.delivered_in_window:
+        return ""
+    per = {"chatdesk-1": r.server_cpu_window_s, **r.process_cpu_window_s}
+    parts = [
+        f"{name} {cpu:.2f} s = {cpu * 1e6 / r.delivered_in_window:,.0f} µs/msg"
+        for name, cpu in per.items()
+    ]
+    servers = sum(cpu for name, cpu in per.items() if name.startswith("chatdesk"))
+    return (
+        f"  CPU in the steady window by process: {'; '.join(parts)}; all server processes "
+        f"{servers * 1e6 / r.delivered_in_window:,.0f} µs/msg."
+    )
+
+
 def check_cell(r: RunResult) -> str:
     parts = [f"{r.completed}/{len(r.chats)} chats done", f"{r.delivered}/{r.sent} delivered"]
     if r.verification is not None:
@@ -124,6 +217,8 @@ def details(r: RunResult) -> str:
         lines.append(f"  failed chats: {dict(r.failures.most_common(5))}.")
     if r.verification is not None:
         lines.append(f"  Verification: {r.verification['summary']}")
+    if processes_detail(r):
+        lines.append(processes_detail(r))
     return "\n".join(lines)
 
 
@@ -231,27 +326,60 @@ async def run_chatdesk(
     compression: str | None,
     py_spy: Path | None,
     app_dir: Path,
+    processes: int = 1,
+    own_redis: bool = False,
+    spy_steady: bool = False,
 ) -> tuple[RunResult, str, str | None]:
-    async with ChatdeskServer(
-        agents=profile.agents,
-        capacity=profile.capacity,
-        database_url=database_url,
-        redis_url=redis_url,
-        app_dir=app_dir,
-    ) as server:
-        print(f"chatdesk: pid {server.pid} on {server.base_url} ({server.backend})", flush=True)
+    async with AsyncExitStack() as stack:
+        others: dict[str, int] = {}
+        if own_redis:
+            redis = await stack.enter_async_context(RedisServer())
+            redis_url = redis.url
+            print(f"redis-server: pid {redis.pid} on {redis.url}", flush=True)
+        server = await stack.enter_async_context(
+            ChatdeskServer(
+                agents=profile.agents,
+                capacity=profile.capacity,
+                database_url=database_url,
+                redis_url=redis_url,
+                app_dir=app_dir,
+                processes=processes,
+            )
+        )
+        print(f"chatdesk: pids {server.pids} from {server.base_url} ({server.backend})", flush=True)
+        # Two processes: customers on the first, agents' consoles on the second, so every
+        # message crosses processes through Redis.
+        console_base, console_ws = server.urls(1 if processes > 1 else 0)
         driver = ChatdeskDriver(
-            server.base_url,
-            server.ws_url,
+            console_base,
+            console_ws,
             server.service_id,
             [(login.email, login.password) for login in server.logins],
             compression,
+            widget_urls=server.urls(0) if processes > 1 else None,
         )
-        gen = LoadGen(profile, driver, server.pid)
+        others = {f"chatdesk-{i + 1}": pid for i, pid in enumerate(server.pids[1:], start=1)}
+        if own_redis:
+            others["redis"] = redis.pid
+        gen = LoadGen(profile, driver, server.pid, other_pids=others)
         spy = None
-        if py_spy is not None:
+        spy_task = None
+        if py_spy is not None and spy_steady:
+            # Only the messaging phase: from a few seconds after the last arrival until a
+            # few seconds before the first chat ends.
+            start = profile.chats / profile.arrival_rate + 5.0
+            length = max(5.0, profile.planned_seconds - start - 10.0)
+
+            async def later() -> subprocess.Popen[bytes] | None:
+                await asyncio.sleep(start)
+                return await _start_py_spy(server.pid, length, py_spy)
+
+            spy_task = asyncio.create_task(later())
+        elif py_spy is not None:
             spy = await _start_py_spy(server.pid, profile.planned_seconds + 5, py_spy)
         result = await gen.run()
+        if spy_task is not None:
+            spy = await spy_task
         summary = None
         if spy is not None:
             try:
@@ -265,8 +393,12 @@ async def run_chatdesk(
                 else f"(py-spy failed: {err.decode(errors='replace')[-500:]})"
             )
         server.stop_process()
-        if not server.process or server.process.popen.returncode not in (0, None):
-            print(f"--- chatdesk log tail ---\n{server.process and server.process.log_tail()}")
+        crashed = not server.process or server.process.popen.returncode not in (0, None)
+        if crashed or result.errors or result.failures:
+            # The log goes with the temporary directory: keep what explains the failure.
+            for proc in [server.process, *server.others]:
+                if proc is not None:
+                    print(f"--- {proc.name} log tail ---\n{proc.log_tail()}")
         checked = await verify(server.effective_database_url, result.chats, result.acked_ids)
         result.verification = checked.as_dict()
         return result, server.backend, summary
@@ -300,6 +432,16 @@ def write_doc(block_id: str, block: str) -> None:
 
 async def main_async(args: argparse.Namespace) -> int:
     profile = PROFILES[args.profile]
+    if args.rates:
+        rates = [float(r) for r in args.rates.split(",") if r.strip()]
+        profile = Profile.sweep(
+            rates,
+            min(args.step_seconds, MAX_STEP_SECONDS),
+            chats=args.chats or 200,
+            agents=args.agents or 20,
+            arrival_rate=args.arrival_rate or 40.0,
+            settle_seconds=args.settle_seconds,
+        )
     overrides = {
         k: v
         for k, v in {
@@ -337,8 +479,20 @@ async def main_async(args: argparse.Namespace) -> int:
                 ) as f:
                     spy_out = Path(f.name)
         result, backend, summary = await run_chatdesk(
-            profile, args.database_url, args.redis_url, compression, spy_out, args.app_dir
+            profile,
+            args.database_url,
+            args.redis_url,
+            compression,
+            spy_out,
+            args.app_dir,
+            processes=args.processes,
+            own_redis=args.own_redis,
+            spy_steady=args.py_spy_steady,
         )
+        if args.processes > 1:
+            backend += f", {args.processes} processes"
+        if args.own_redis:
+            backend += " (own redis-server)"
         results.append(result)
         print(details(result), flush=True)
         if spy_out is not None:
@@ -346,6 +500,9 @@ async def main_async(args: argparse.Namespace) -> int:
 
     load_after = loadavg()
     rendered = table(results)
+    swept = sweep_table(results)
+    if swept:
+        rendered += "\n\nPer offered rate (each step's own window):\n\n" + swept
     print()
     print(rendered)
     if summary:
@@ -381,7 +538,9 @@ async def main_async(args: argparse.Namespace) -> int:
         block += "\n".join("    " + line if line else "" for line in summary.splitlines())
     if not args.no_doc:
         suffix = "" if not app_note else f":{args.app_dir.resolve().name}"
-        write_doc(f"{profile.name}:{backend or 'baseline'}{suffix}", block)
+        block_name = (backend or "baseline").replace(" (own redis-server)", "")
+        block_name = block_name.replace(", ", ":").replace(" ", "-")
+        write_doc(f"{profile.name}:{block_name}{suffix}", block)
         print(f"\nwritten to {DOC.relative_to(REPO)}")
     ok = all(r.delivery_ok and (r.verification is None or r.verification["ok"]) for r in results)
     return 0 if ok else 1
@@ -406,8 +565,41 @@ def main(argv: list[str] | None = None) -> None:
         default=REPO,
         help="serve Chatdesk from this checkout (e.g. a copy with a patch applied)",
     )
+    parser.add_argument(
+        "--rates",
+        help="a rate sweep instead of a profile: offered msgs/s per step, e.g. 400,800,1200",
+    )
+    parser.add_argument(
+        "--step-seconds",
+        type=float,
+        default=15.0,
+        help=f"length of each sweep step (at most {MAX_STEP_SECONDS:g})",
+    )
+    parser.add_argument(
+        "--settle-seconds",
+        type=float,
+        default=5.0,
+        help="sweep: seconds between the last arrival and the first step",
+    )
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="Chatdesk server processes (2: customers on one, consoles on the other; "
+        "needs --database-url and a Redis)",
+    )
+    parser.add_argument(
+        "--own-redis",
+        action="store_true",
+        help="start a private redis-server on a free port for Chatdesk (its CPU is reported)",
+    )
     parser.add_argument("--py-spy", action="store_true", help="profile the server with py-spy")
     parser.add_argument("--py-spy-out", help="where to keep py-spy's raw stacks")
+    parser.add_argument(
+        "--py-spy-steady",
+        action="store_true",
+        help="with --py-spy: profile only the messaging phase, not arrivals and endings",
+    )
     parser.add_argument("--no-doc", action="store_true", help="don't touch docs/performance.md")
     parser.add_argument(
         "--wait-quiet",

@@ -168,10 +168,15 @@ class ChatdeskServer:
     database_url: str | None = None
     redis_url: str | None = None
     app_dir: Path = REPO
+    # Several `serve` processes on one database and one Redis (PostgreSQL + Redis only):
+    # the first is `process`/`port`, the others `others`, each on its own port.
+    processes: int = 1
     tag: str = field(default_factory=lambda: secrets.token_hex(4))
     port: int = field(default_factory=free_port)
     workdir: Path = field(init=False)
     process: Process | None = field(init=False, default=None)
+    others: list[Process] = field(init=False, default_factory=list)
+    other_ports: list[int] = field(init=False, default_factory=list)
     service_id: int = field(init=False, default=0)
     logins: list[AgentLogin] = field(init=False, default_factory=list)
 
@@ -182,6 +187,15 @@ class ChatdeskServer:
     @property
     def ws_url(self) -> str:
         return f"ws://127.0.0.1:{self.port}"
+
+    def urls(self, i: int) -> tuple[str, str]:
+        """(base URL, websocket URL) of server process `i` (0 is the first)."""
+        port = self.port if i == 0 else self.other_ports[i - 1]
+        return f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}"
+
+    @property
+    def pids(self) -> list[int]:
+        return [p.pid for p in [self.process, *self.others] if p is not None]
 
     @property
     def backend(self) -> str:
@@ -218,6 +232,7 @@ class ChatdeskServer:
     def _env(self) -> dict[str, str]:
         env = {
             "DATABASE_URL": self.effective_database_url,
+            # Built once per run: every process shares it (a customer token is valid on any).
             "SECRET_KEY": f"bench-{self.tag}-{secrets.token_hex(16)}",
             "HOST": "127.0.0.1",
             "PORT": str(self.port),
@@ -262,12 +277,64 @@ class ChatdeskServer:
         seeded = json.loads(out.strip().splitlines()[-1])
         self.service_id = int(seeded["service_id"])
         self.logins = [AgentLogin(email, password) for email in seeded["emails"]]
+        if self.processes > 1 and (self.database_url is None or not self.redis_url):
+            raise RuntimeError("several processes need PostgreSQL and Redis")
         self.process = Process("chatdesk", [py, "-m", "chat", "serve"], env, self.workdir)
+        for i in range(1, self.processes):
+            port = free_port()
+            self.other_ports.append(port)
+            own = {**env, "PORT": str(port), "PUBLIC_URL": f"http://127.0.0.1:{port}"}
+            argv = [py, "-m", "chat", "serve"]
+            self.others.append(Process(f"chatdesk-{i + 1}", argv, own, self.workdir))
         await wait_http(self.base_url + "/api/health", self.process)
+        for i, other in enumerate(self.others, start=1):
+            await wait_http(self.urls(i)[0] + "/api/health", other)
 
     def stop_process(self) -> None:
+        for other in self.others:
+            other.stop()
         if self.process is not None:
             self.process.stop()
+
+
+@dataclass
+class RedisServer:
+    """`async with RedisServer() as redis:` — a private redis-server on a free loopback port,
+    so its CPU (from /proc) is the bench's alone and nobody else's tests are disturbed."""
+
+    port: int = field(default_factory=free_port)
+    workdir: Path = field(init=False)
+    process: Process | None = field(init=False, default=None)
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    async def __aenter__(self) -> RedisServer:
+        exe = shutil.which("redis-server")
+        if exe is None:
+            raise RuntimeError("redis-server not found")
+        self.workdir = Path(tempfile.mkdtemp(prefix="redis-bench-"))
+        argv = [exe, "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
+        argv += ["--appendonly", "no", "--dir", str(self.workdir)]
+        self.process = Process("redis", argv, dict(os.environ), self.workdir)
+        try:
+            await wait_tcp(self.port, self.process)
+        except BaseException:
+            self.process.stop()
+            shutil.rmtree(self.workdir, ignore_errors=True)
+            raise
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self.process is not None:
+            self.process.stop()
+        shutil.rmtree(self.workdir, ignore_errors=True)
 
 
 @dataclass

@@ -1,0 +1,148 @@
+"""Routing under a rush: customers arriving at a fixed rate, agents taking and ending chats.
+
+`python -m bench.routing [--rate 100] [--seconds 30] [--agents 50] [--capacity 10]`
+
+Issue #3's target: 100 customers a second for a minute with 50 agents → p99
+arrival-to-offer < 100 ms and no agent ever over capacity. One `python -m chat serve`
+on its own PostgreSQL (free port; routing takes the advisory lock as in production).
+Each customer connects, says `hello`, then `start_chat` — *arrival* is the moment
+`start_chat` is sent, *offer* the moment the agent's console reads the `offer`
+(one `perf_counter`, one process). Agent bots accept at once and end each chat
+`--hold` seconds later, so capacity frees up and routing keeps working. Every 250 ms
+the database is asked how many chats each agent holds (active + offered) against
+their capacity. Arrivals are open-loop: a slow server shows up as latency.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from typing import Any
+
+from sqlalchemy import text
+
+from bench.faults.clients import Agent, Customer
+from bench.faults.cluster import Cluster, cluster
+from bench.faults.scenario import stamp
+from bench.metrics import cpu_seconds, percentile
+
+SAMPLE_SECONDS = 0.25
+
+
+class RushAgent(Agent):
+    """Accepts every offer (the base class does), notes when it came, ends after `hold`."""
+
+    def __init__(self, c: Cluster, index: int, offers: dict[str, float], hold: float) -> None:
+        super().__init__(c, 0, index)
+        self.offers = offers
+        self.hold = hold
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    def _frame(self, frame: dict[str, Any]) -> None:
+        kind = frame.get("type")
+        if kind == "offer":
+            self.offers.setdefault(frame["chat"]["customer"]["name"], time.perf_counter())
+        super()._frame(frame)
+        if kind == "chat" and frame["chat"].get("state") == "active":
+            task = asyncio.create_task(self._end_later(int(frame["chat"]["id"])))
+            self.tasks.add(task)
+            task.add_done_callback(self.tasks.discard)
+
+    async def _end_later(self, chat_id: int) -> None:
+        await asyncio.sleep(self.hold)
+        self.end_chat(chat_id)
+
+
+async def _capacity_sampler(url: str, stop: asyncio.Event, worst: list[int]) -> None:
+    """Highest (held − capacity) over all agents and samples; > 0 is a violation."""
+    from ticketing.db import create_engine, create_sessionmaker
+
+    engine = create_engine(url)
+    query = text(
+        "SELECT a.id, a.capacity, COUNT(c.id) AS held FROM agents a LEFT JOIN chats c ON "
+        "(c.state = 'active' AND c.agent_id = a.id) OR "
+        "(c.state = 'offered' AND c.offered_agent_id = a.id) GROUP BY a.id, a.capacity"
+    )
+    try:
+        async with create_sessionmaker(engine)() as session:
+            while not stop.is_set():
+                rows = (await session.execute(query)).all()
+                await session.commit()
+                worst.append(max((r.held - r.capacity for r in rows), default=0))
+                await asyncio.sleep(SAMPLE_SECONDS)
+    finally:
+        await engine.dispose()
+
+
+async def run(rate: float, seconds: float, agents: int, capacity: int, hold: float) -> str:
+    async with cluster(1, agents + 1, capacity, redis=False) as c:
+        proc = c.procs[0]
+        assert proc is not None
+        offers: dict[str, float] = {}
+        bots = [RushAgent(c, i + 1, offers, hold) for i in range(agents)]  # login 0: spare
+        await asyncio.gather(*(b.log_in() for b in bots))
+        for b in bots:
+            b.start()
+        await asyncio.gather(*(asyncio.wait_for(b.online.wait(), 60) for b in bots))
+        await asyncio.sleep(1.5)
+        stop = asyncio.Event()
+        worst: list[int] = []
+        sampler = asyncio.create_task(_capacity_sampler(c.pg.url, stop, worst))
+        arrived: dict[str, float] = {}
+        n = int(rate * seconds)
+        failures = 0
+
+        async def customer(i: int, t0: float) -> None:
+            nonlocal failures
+            delay = t0 + i / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            cust = Customer(c, 0, f"rush-{i}")
+            cust.start()
+            try:
+                await asyncio.wait_for(cust.online.wait(), 60)
+                arrived[cust.name] = time.perf_counter()
+                cust.start_chat(c.service_id, "Hello, a quick question")
+                await asyncio.wait_for(cust.ended.wait(), 120)
+            except TimeoutError:
+                failures += 1
+            finally:
+                await cust.stop()
+
+        cpu0, w0 = cpu_seconds(proc.pid), time.perf_counter()
+        t0 = time.perf_counter() + 0.2
+        await asyncio.gather(*(customer(i, t0) for i in range(n)))
+        cpu, wall = cpu_seconds(proc.pid) - cpu0, time.perf_counter() - w0
+        stop.set()
+        await sampler
+        for b in bots:
+            await b.stop()
+        waits = sorted((offers[name] - t) * 1000 for name, t in arrived.items() if name in offers)
+        return (
+            f"routing bench: {stamp()}\n"
+            f"{n} customers at {rate:g}/s for {seconds:g} s, {agents} agents × capacity "
+            f"{capacity}, chats ended {hold:g} s after accept\n"
+            f"offered {len(waits)}/{n} (failures {failures}); arrival→offer p50 "
+            f"{percentile(waits, 50):.0f} ms, p99 {percentile(waits, 99):.0f} ms, max "
+            f"{max(waits, default=float('nan')):.0f} ms\n"
+            f"capacity samples {len(worst)}: worst (held − capacity) {max(worst, default=0)} "
+            f"(> 0 would be an agent over capacity)\n"
+            f"server CPU {100 * cpu / wall:.0f} % of a core over {wall:.0f} s "
+            f"({1000 * cpu / max(n, 1):.1f} ms per chat lifecycle)"
+        )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.routing", description=__doc__)
+    parser.add_argument("--rate", type=float, default=100.0)
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument("--agents", type=int, default=50)
+    parser.add_argument("--capacity", type=int, default=10)
+    parser.add_argument("--hold", type=float, default=1.0)
+    args = parser.parse_args(argv)
+    print(asyncio.run(run(args.rate, args.seconds, args.agents, args.capacity, args.hold)))
+
+
+if __name__ == "__main__":
+    main()
