@@ -16,6 +16,7 @@ from typing import Any
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from chat.protocol import WS_4408_SLOW_CONSUMER
+from chat.transcripts import SendOrder
 from ticketing.models import Agent
 
 log = logging.getLogger("chat.connection")
@@ -45,6 +46,7 @@ class Client:
         self.last_desk: Any = None
         # Messages submitted for storage and not yet acknowledged (see ws_common.store).
         self.in_flight: set[asyncio.Future[Any]] = set()
+        self.send_order = SendOrder()  # stored in the order sent, across an outage too
         self._queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=queue_limit)
         self._writer: asyncio.Task[None] | None = None
         self.closed = False

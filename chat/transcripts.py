@@ -484,10 +484,39 @@ async def messages_after(
     return list(rows)
 
 
+class SendOrder:
+    """One connection's messages, stored in the order it sent them even across an outage.
+
+    A failed group commit refuses its messages (`database_unavailable`), but the
+    connection may already have sent later ones, which a commit after the database comes
+    back would store first. So once a message is refused, that connection's later
+    messages in the same chat are refused too until the refused one is sent again (the
+    clients resend everything unconfirmed, in order). Kept on the connection: it goes with
+    it, and a reconnect starts clean, as the client resends in order on `welcome`.
+    """
+
+    def __init__(self) -> None:
+        self._refused: dict[int, str] = {}  # chat id -> first refused client_id
+
+    def admits(self, message: NewMessage) -> bool:
+        first = self._refused.get(message.chat_id)
+        if first is None:
+            return True
+        if message.client_id != first:
+            return False
+        del self._refused[message.chat_id]  # the refused one is back: it and what follows
+        return True
+
+    def refused(self, message: NewMessage) -> None:
+        if message.client_id is not None:
+            self._refused.setdefault(message.chat_id, message.client_id)
+
+
 @dataclass
 class _Pending:
     message: NewMessage
     future: asyncio.Future[tuple[StoredMessage, bool]] = field(repr=False)
+    order: SendOrder | None = None
 
 
 class TranscriptWriter:
@@ -530,16 +559,19 @@ class TranscriptWriter:
         """Store one message; returns once it is committed (and published if new)."""
         return await self.submit(message)
 
-    def submit(self, message: NewMessage) -> asyncio.Future[tuple[StoredMessage, bool]]:
+    def submit(
+        self, message: NewMessage, order: SendOrder | None = None
+    ) -> asyncio.Future[tuple[StoredMessage, bool]]:
         """Queue one message for the next group commit; the future resolves after it.
 
         Messages are numbered in the order they are submitted, so a connection that
-        submits without waiting still gets its messages stored in the order it sent them.
+        submits without waiting still gets its messages stored in the order it sent them;
+        with the connection's `order`, that holds across a failed commit too.
         """
         future: asyncio.Future[tuple[StoredMessage, bool]] = (
             asyncio.get_running_loop().create_future()
         )
-        self._queue.append(_Pending(message, future))
+        self._queue.append(_Pending(message, future, order))
         self._wakeup.set()
         return future
 
@@ -552,7 +584,9 @@ class TranscriptWriter:
             await asyncio.sleep(GROUP_COMMIT_WINDOW_SECONDS)
             while self._queue:
                 batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
-                await self._write(batch)
+                batch = _in_send_order(batch)
+                if batch:
+                    await self._write(batch)
 
     async def _write(self, batch: list[_Pending]) -> None:
         try:
@@ -573,6 +607,8 @@ class TranscriptWriter:
             outcomes = {id(p): DatabaseUnavailable() for p in batch}
         for pending in batch:
             outcome = outcomes[id(pending)]
+            if isinstance(outcome, DatabaseUnavailable) and pending.order is not None:
+                pending.order.refused(pending.message)
             if pending.future.done():
                 continue
             if isinstance(outcome, BaseException):
@@ -611,6 +647,17 @@ class TranscriptWriter:
 def _sqlstate(exc: DBAPIError) -> str | None:
     """The PostgreSQL error code behind a driver error (asyncpg's, through SQLAlchemy)."""
     return getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+
+
+def _in_send_order(batch: list[_Pending]) -> list[_Pending]:
+    """Refuse, unstored, what would overtake a refused message of its connection."""
+    admitted = []
+    for pending in batch:
+        if pending.order is None or pending.order.admits(pending.message):
+            admitted.append(pending)
+        elif not pending.future.done():
+            pending.future.set_exception(DatabaseUnavailable())
+    return admitted
 
 
 def _by_chat(batch: list[_Pending]) -> dict[int, list[_Pending]]:

@@ -146,7 +146,7 @@ async def store(
     message (the receipts book keeps chats' last seq without asking the database)."""
     while len(client.in_flight) >= MAX_MESSAGES_IN_FLIGHT:
         await asyncio.wait(set(client.in_flight), return_when=asyncio.FIRST_COMPLETED)
-    future = writer.submit(message)
+    future = writer.submit(message, client.send_order)
     client.in_flight.add(future)
     future.add_done_callback(lambda done: _stored(client, done, message, on_stored))
 

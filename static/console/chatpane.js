@@ -14,6 +14,8 @@ import { TransferPanel } from './transfer.js';
 
 const OPEN_STATES = new Set(['waiting', 'offered', 'active']);
 const COMPOSER_MAX_HEIGHT_PX = 160;
+// `database_unavailable`: the message was not stored; resend this chat's unconfirmed soon.
+const RESEND_AFTER_OUTAGE_MS = 3_000;
 
 export class ChatPane {
   /**
@@ -310,6 +312,15 @@ export class ChatPane {
   failed(clientId) {
     const entry = this.transcript.fail(clientId);
     if (entry) this.messages.updateOutgoing(entry);
+  }
+
+  /** Not stored (`database_unavailable`): resend this chat's unconfirmed, in order, soon. */
+  resendSoon() {
+    if (this.resendTimer) return;
+    this.resendTimer = setTimeout(() => {
+      this.resendTimer = null;
+      this.resendUnconfirmed();
+    }, RESEND_AFTER_OUTAGE_MS);
   }
 
   resendUnconfirmed() {

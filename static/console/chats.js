@@ -130,6 +130,13 @@ export class ActiveChats {
     for (const pane of this.panes.values()) pane.failed(clientId);
   }
 
+  /** A message was not stored (`database_unavailable`): its chat resends in order soon. */
+  notStored(clientId) {
+    for (const pane of this.panes.values()) {
+      if (pane.transcript.outgoing.has(clientId)) pane.resendSoon();
+    }
+  }
+
   typing(frame) {
     if (frame.sender === 'agent') return;
     this.panes.get(frame.chat_id)?.typing(Boolean(frame.is_typing));

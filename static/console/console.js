@@ -310,8 +310,9 @@ const HANDLERS = {
       chats.transferFailed(frame); // said beside the chat, where the agent is looking
       return;
     }
-    if (frame.ref && typeof frame.ref === 'string' && frame.code !== 'database_unavailable') {
-      chats.failed(frame.ref);
+    if (frame.ref && typeof frame.ref === 'string') {
+      if (frame.code === 'database_unavailable') chats.notStored(frame.ref);
+      else chats.failed(frame.ref);
     }
     if (frame.ref === 'accept' || frame.code === 'offer_expired') {
       offers.acceptFailed({ drop: ['offer_expired', 'chat_not_found', 'chat_closed'].includes(frame.code) });

@@ -10,7 +10,9 @@ import { Transcript } from '../lib/transcript.js';
 
 const TOKEN_KEY = 'chatdesk.token';
 const IDENTIFIER_KEY = 'chatdesk.identifier';
-// `database_unavailable` means "not stored, send again later": wait a little first.
+// `database_unavailable` means "not stored, send again later": wait a little first, then
+// resend everything unconfirmed in order (the server refuses what was sent after a
+// refused message until that one comes back, so the chat keeps the order it was typed in).
 const RESEND_AFTER_OUTAGE_MS = 3_000;
 // Close code for "first frame was not hello, or a bad token" (chat/protocol.py).
 const WS_1008_POLICY_VIOLATION = 1008;
@@ -185,7 +187,7 @@ export class WidgetConnection {
         if (frame.code === 'bad_token') storage.remove(TOKEN_KEY);
         if (frame.code === 'database_unavailable' && this.transcript?.outgoing.has(frame.ref)) {
           // Not stored: try again soon with the same client_id; the UI keeps "sending".
-          setTimeout(() => this.resend(frame.ref), RESEND_AFTER_OUTAGE_MS);
+          this.resendSoon();
           return undefined;
         }
         if (this.transcript?.outgoing.has(frame.ref)) {
@@ -237,9 +239,15 @@ export class WidgetConnection {
     if (transcript) this.receipts.note(transcript.chatId, 'read', transcript.contiguousSeq);
   }
 
-  resend(clientId) {
-    const entry = this.transcript?.outgoing.get(clientId);
-    if (!entry || entry.seq !== null || entry.status !== 'sending') return;
-    this.send({ type: 'message', client_id: entry.client_id, body: entry.body });
+  /** One timer for any number of refusals; a reconnect's welcome resends them anyway. */
+  resendSoon() {
+    if (this.resendTimer) return;
+    this.resendTimer = setTimeout(() => {
+      this.resendTimer = null;
+      if (!this.welcomed || !this.transcript) return;
+      for (const entry of this.transcript.unconfirmed()) {
+        this.send({ type: 'message', client_id: entry.client_id, body: entry.body });
+      }
+    }, RESEND_AFTER_OUTAGE_MS);
   }
 }

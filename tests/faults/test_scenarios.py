@@ -47,11 +47,12 @@ async def test_redis_down_under_load_leaves_gaps_that_are_filled_from_the_databa
 
 async def test_postgres_restart_under_load_gives_errors_not_acks_and_recovers() -> None:
     report = await pg_restart.main("short")
-    # Not `_judge`: order across the outage is not promised yet. A message sent just as
-    # PostgreSQL returns can be stored before an earlier one whose error is still on its
-    # way (docs/reliability.md); what is promised is no ack without a stored row.
+    # No ack without a stored row, and the order kept across the outage: a message sent
+    # as PostgreSQL returns is refused until the earlier refused one is sent again
+    # (chat/transcripts.py, `SendOrder`).
     assert report.verification_ok, report.lines()
     assert report.lost == report.shown_twice == report.unacked == report.holes == 0
+    assert report.order_violations == 0, report.lines()
     assert report.chats_done == report.load.chats, report.lines()
     assert report.errors["database_unavailable"] > 0
 
