@@ -9,7 +9,8 @@ service's hours) wake routing and refresh every widget's view of the desk at onc
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, Protocol
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -89,6 +90,36 @@ def text_setting(data: dict[str, Any], key: str, limit: int) -> str:
     return value.strip()
 
 
+class _Config(Protocol):
+    """A setting's own class (`Schedule`, `SlaTargets`, …), which checks what an admin sent."""
+
+    def to_dict(self) -> dict[str, Any]: ...
+
+
+def config_setting(
+    value: Any,
+    parse: Callable[[Any], _Config],
+    what: str,
+    errors: tuple[type[Exception], ...],
+) -> dict[str, Any]:
+    """`value` stored as its class writes it back, so the database never holds a setting the
+    desk cannot read; whatever the class refuses is a 422 that names the setting."""
+    try:
+        return parse(value).to_dict()
+    except errors as exc:
+        raise InvalidSetting(f"Invalid {what}: {exc}") from None
+
+
+def optional_config_setting(
+    value: Any,
+    parse: Callable[[Any], _Config],
+    what: str,
+    errors: tuple[type[Exception], ...],
+) -> dict[str, Any] | None:
+    """The same, where `null` stores nothing of the service's own: the desk's default applies."""
+    return None if value is None else config_setting(value, parse, what, errors)
+
+
 def _apply_service(service: Service, data: dict[str, Any]) -> None:
     if "name" in data:
         service.name = text_setting(data, "name", 120)
@@ -105,37 +136,33 @@ def _apply_service(service: Service, data: dict[str, Any]) -> None:
             raise InvalidSetting("'position' must be a whole number.")
         service.position = data["position"]
     if "schedule" in data:
-        try:
-            service.schedule = Schedule.from_dict(data["schedule"]).to_dict()
-        except (ScheduleError, TypeError, AttributeError) as exc:
-            raise InvalidSetting(f"Invalid business hours: {exc}") from None
+        service.schedule = config_setting(
+            data["schedule"],
+            Schedule.from_dict,
+            "business hours",
+            (ScheduleError, TypeError, AttributeError),
+        )
     if "sla_targets" in data:
-        try:
-            service.sla_targets = (
-                None
-                if data["sla_targets"] is None
-                else SlaTargets.from_dict(data["sla_targets"]).to_dict()
-            )
-        except (SlaConfigError, TypeError, AttributeError) as exc:
-            raise InvalidSetting(f"Invalid SLA targets: {exc}") from None
+        service.sla_targets = optional_config_setting(
+            data["sla_targets"],
+            SlaTargets.from_dict,
+            "SLA targets",
+            (SlaConfigError, TypeError, AttributeError),
+        )
     if "inactivity_policy" in data:
-        try:
-            service.inactivity_policy = (
-                None
-                if data["inactivity_policy"] is None
-                else InactivityPolicy.from_dict(data["inactivity_policy"]).to_dict()
-            )
-        except (PolicyError, TypeError) as exc:
-            raise InvalidSetting(f"Invalid inactivity policy: {exc}") from None
+        service.inactivity_policy = optional_config_setting(
+            data["inactivity_policy"],
+            InactivityPolicy.from_dict,
+            "inactivity policy",
+            (PolicyError, TypeError),
+        )
     if "prechat_fields" in data:
-        try:
-            service.prechat_fields = (
-                None
-                if data["prechat_fields"] is None
-                else PrechatFields.from_dict(data["prechat_fields"]).to_dict()
-            )
-        except PrechatConfigError as exc:
-            raise InvalidSetting(f"Invalid pre-chat form fields: {exc}") from None
+        service.prechat_fields = optional_config_setting(
+            data["prechat_fields"],
+            PrechatFields.from_dict,
+            "pre-chat form fields",
+            (PrechatConfigError,),
+        )
 
 
 def desk_changed(request: Request) -> None:
