@@ -90,6 +90,13 @@ def text_setting(data: dict[str, Any], key: str, limit: int) -> str:
     return value.strip()
 
 
+def flag_setting(data: dict[str, Any], key: str) -> bool:
+    """A JSON true/false: 0, 1 or "yes" are refused rather than guessed."""
+    if not isinstance(data[key], bool):
+        raise InvalidSetting(f"'{key}' must be true or false.")
+    return data[key]
+
+
 class _Config(Protocol):
     """A setting's own class (`Schedule`, `SlaTargets`, …), which checks what an admin sent."""
 
@@ -128,9 +135,7 @@ def _apply_service(service: Service, data: dict[str, Any]) -> None:
             raise InvalidSetting("'description' must be text of at most 2000 characters.")
         service.description = data["description"]
     if "active" in data:
-        if not isinstance(data["active"], bool):
-            raise InvalidSetting("'active' must be true or false.")
-        service.active = data["active"]
+        service.active = flag_setting(data, "active")
     if "position" in data:
         if not is_id(abs(data["position"]) if isinstance(data["position"], int) else None):
             raise InvalidSetting("'position' must be a whole number.")
@@ -306,9 +311,7 @@ async def update_category(request: Request) -> Response:
                 raise InvalidSetting("This service has a category with that name already.")
             category.name = name
         if "active" in data:
-            if not isinstance(data["active"], bool):
-                raise InvalidSetting("'active' must be true or false.")
-            category.active = data["active"]
+            category.active = flag_setting(data, "active")
         audit_change(
             session,
             request,

@@ -17,7 +17,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 import ticketing.ids  # noqa: F401  (registers the {…:id} URL convertor)
-from chat.admin_api import InvalidSetting, require_admin
+from chat.admin_api import InvalidSetting, flag_setting, require_admin
 from chat.http_api import read_json, runtime_of
 from chat.openapi import INT, PAGE, PATHS, TEXT, _body, _op, _path_id, _query
 from ticketing.db import iso, transaction
@@ -123,12 +123,6 @@ def _event_types(value: object) -> list[str]:
     return sorted(set(value))
 
 
-def _flag(data: dict[str, Any], key: str) -> bool:
-    if not isinstance(data[key], bool):
-        raise InvalidSetting(f"'{key}' must be true or false.")
-    return data[key]
-
-
 def _apply_endpoint(endpoint: WebhookEndpoint, data: dict[str, Any]) -> None:
     if "url" in data:
         endpoint.url = _url(data["url"])
@@ -140,7 +134,7 @@ def _apply_endpoint(endpoint: WebhookEndpoint, data: dict[str, Any]) -> None:
         endpoint.description = data["description"].strip()
     for key in ("active", "customer_facing"):
         if key in data:
-            setattr(endpoint, key, _flag(data, key))
+            setattr(endpoint, key, flag_setting(data, key))
 
 
 async def list_webhooks(request: Request) -> Response:
@@ -193,7 +187,7 @@ async def update_webhook(request: Request) -> Response:
         if endpoint is None:
             raise NotFound("There is no such webhook.")
         _apply_endpoint(endpoint, data)
-        rotated = "rotate_secret" in data and _flag(data, "rotate_secret")
+        rotated = "rotate_secret" in data and flag_setting(data, "rotate_secret")
         if rotated:
             endpoint.secret = new_secret()
         await session.flush()

@@ -12,7 +12,13 @@ from starlette.routing import Route
 
 import ticketing.ids  # noqa: F401  (registers the {…:id} URL convertor)
 from chat import audit
-from chat.admin_api import InvalidSetting, audit_change, require_admin, text_setting
+from chat.admin_api import (
+    InvalidSetting,
+    audit_change,
+    flag_setting,
+    require_admin,
+    text_setting,
+)
 from chat.http_api import read_json, runtime_of
 from ticketing.db import transaction
 from ticketing.errors import NotFound
@@ -75,9 +81,7 @@ async def save_organization(request: Request) -> Response:
                 raise InvalidSetting("Another organization has this domain.")
             org.domain = domain
         if "requires_approval" in data:
-            if not isinstance(data["requires_approval"], bool):
-                raise InvalidSetting("'requires_approval' must be true or false.")
-            org.requires_approval = data["requires_approval"]
+            org.requires_approval = flag_setting(data, "requires_approval")
         session.add(org)  # only now: queries above must not flush a half-made row
         await session.flush()
         if "contacts" in data:
