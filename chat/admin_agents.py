@@ -9,13 +9,21 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 import ticketing.ids  # noqa: F401  (registers the {…:id} URL convertor)
 from chat import audit
-from chat.admin_api import InvalidSetting, audit_change, desk_changed, require_admin, text_setting
+from chat.admin_api import (
+    InvalidSetting,
+    audit_change,
+    desk_changed,
+    flag_setting,
+    require_admin,
+    text_setting,
+)
 from chat.auth import hash_password
 from chat.errors import DeskError
 from chat.http_api import read_json, runtime_of
@@ -53,6 +61,21 @@ def _services_of(data: dict[str, Any]) -> list[int]:
     return list(ids)
 
 
+async def _load_services(session: AsyncSession, ids: list[int]) -> list[Service]:
+    """Every service named, or a 422: an agent never silently loses one it was given."""
+    services = list(await session.scalars(select(Service).where(Service.id.in_(ids))))
+    if len(services) != len(set(ids)):
+        raise InvalidSetting("'services' names a service that does not exist.")
+    return services
+
+
+def _capacity(value: object) -> int:
+    """How many chats at once; `True` is an int to Python but no capacity to an admin."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_CAPACITY:
+        raise InvalidSetting(f"'capacity' must be a whole number from 0 to {MAX_CAPACITY}.")
+    return value
+
+
 async def create_agent(request: Request) -> Response:
     """A new colleague signs in with the password the admin gave them (argon2-hashed)."""
     admin = await require_admin(request)
@@ -72,20 +95,12 @@ async def create_agent(request: Request) -> Response:
     role = data.get("role", "agent")
     if role not in ("agent", "admin"):
         raise InvalidSetting("'role' must be 'agent' or 'admin'.")
-    capacity = data.get("capacity", 3)
-    if (
-        isinstance(capacity, bool)
-        or not isinstance(capacity, int)
-        or not 0 <= capacity <= MAX_CAPACITY
-    ):
-        raise InvalidSetting(f"'capacity' must be a whole number from 0 to {MAX_CAPACITY}.")
+    capacity = _capacity(data.get("capacity", 3))
     ids = _services_of(data) if "services" in data else []
     async with transaction(runtime_of(request).sessions) as session:
         if await session.scalar(select(Agent.id).where(Agent.email == email)):
             raise InvalidSetting("An agent with this email exists already.")
-        services = list(await session.scalars(select(Service).where(Service.id.in_(ids))))
-        if len(services) != len(set(ids)):
-            raise InvalidSetting("'services' names a service that does not exist.")
+        services = await _load_services(session, ids)
         agent = Agent(
             email=email,
             name=name,
@@ -119,14 +134,7 @@ async def update_agent(request: Request) -> Response:
         if agent is None:
             raise NotFound("There is no such agent.")
         if "capacity" in data:
-            capacity = data["capacity"]
-            if (
-                isinstance(capacity, bool)
-                or not isinstance(capacity, int)
-                or not (0 <= capacity <= MAX_CAPACITY)
-            ):
-                raise InvalidSetting(f"'capacity' must be a whole number from 0 to {MAX_CAPACITY}.")
-            agent.capacity = capacity
+            agent.capacity = _capacity(data["capacity"])
         if "name" in data:
             agent.name = text_setting(data, "name", 120)
         if "role" in data:
@@ -136,9 +144,7 @@ async def update_agent(request: Request) -> Response:
                 raise InvalidSetting("You cannot take away your own admin role.")
             agent.role = AgentRole(data["role"])
         if "active" in data:
-            if not isinstance(data["active"], bool):
-                raise InvalidSetting("'active' must be true or false.")
-            agent.active = data["active"]
+            agent.active = flag_setting(data, "active")
             if not agent.active:  # signed out everywhere at once (docs/security.md)
                 gone = select(AgentSession.token_hash).where(AgentSession.agent_id == agent.id)
                 ended_sessions = list(await session.scalars(gone))
@@ -152,11 +158,7 @@ async def update_agent(request: Request) -> Response:
             {k: data[k] for k in ("capacity", "role", "active", "services", "name") if k in data},
         )
         if "services" in data:
-            ids = _services_of(data)
-            services = list(await session.scalars(select(Service).where(Service.id.in_(ids))))
-            if len(services) != len(set(ids)):
-                raise InvalidSetting("'services' names a service that does not exist.")
-            agent.services = services
+            agent.services = await _load_services(session, _services_of(data))
         await session.flush()
         view = agent_view(agent) | {"active": agent.active}
     for token_hash in ended_sessions:  # their open consoles close (4401), on every process
