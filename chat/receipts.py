@@ -13,6 +13,7 @@ a reconnect will find in the chat snapshot.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import Any
 
@@ -98,10 +99,8 @@ class ReceiptBook:
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
             self._task = None
         try:
             await self.flush()  # what clients told us in the last second is kept too

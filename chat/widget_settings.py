@@ -12,6 +12,7 @@ lost (docs/security.md, "Origins").
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -214,10 +215,8 @@ class WidgetSettingsCache:
             self._subscription.close()
         if self._task is not None:
             self._task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-            except asyncio.CancelledError:
-                pass
 
     async def reload(self) -> None:
         async with self._sessions() as session:
