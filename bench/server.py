@@ -29,6 +29,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+from typing import ClassVar, Self
 
 REPO = Path(__file__).resolve().parent.parent
 START_TIMEOUT_SECONDS = 60.0
@@ -298,36 +299,31 @@ class ChatdeskServer:
 
 
 @dataclass
-class RedisServer:
-    """`async with RedisServer() as redis:` — a private redis-server on a free loopback port,
-    so its CPU (from /proc) is the bench's alone and nobody else's tests are disturbed."""
+class _LoopbackServer:
+    """A server we start as a child on a free loopback port and stop by its pid on leaving,
+    with a temporary directory for its log (and files) removed then too."""
 
+    name: ClassVar[str]  # its log file, and the prefix of its temporary directory
     port: int = field(default_factory=free_port)
     workdir: Path = field(init=False)
     process: Process | None = field(init=False, default=None)
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
 
     @property
     def pid(self) -> int:
         assert self.process is not None
         return self.process.pid
 
-    async def __aenter__(self) -> RedisServer:
-        exe = shutil.which("redis-server")
-        if exe is None:
-            raise RuntimeError("redis-server not found")
-        self.workdir = Path(tempfile.mkdtemp(prefix="redis-bench-"))
-        argv = [exe, "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
-        argv += ["--appendonly", "no", "--dir", str(self.workdir)]
-        self.process = Process("redis", argv, dict(os.environ), self.workdir)
+    def _launch(self) -> Process:
+        """Start the child (in `self.workdir`, listening on `self.port`)."""
+        raise NotImplementedError
+
+    async def __aenter__(self) -> Self:
+        self.workdir = Path(tempfile.mkdtemp(prefix=f"{self.name}-bench-"))
         try:
+            self.process = self._launch()
             await wait_tcp(self.port, self.process)
         except BaseException:
-            self.process.stop()
-            shutil.rmtree(self.workdir, ignore_errors=True)
+            await self.__aexit__()
             raise
         return self
 
@@ -338,38 +334,38 @@ class RedisServer:
 
 
 @dataclass
-class RelayServer:
+class RedisServer(_LoopbackServer):
+    """`async with RedisServer() as redis:` — a private redis-server on a free loopback port,
+    so its CPU (from /proc) is the bench's alone and nobody else's tests are disturbed."""
+
+    name: ClassVar[str] = "redis"
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def _launch(self) -> Process:
+        exe = shutil.which("redis-server")
+        if exe is None:
+            raise RuntimeError("redis-server not found")
+        argv = [exe, "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
+        argv += ["--appendonly", "no", "--dir", str(self.workdir)]
+        return Process(self.name, argv, dict(os.environ), self.workdir)
+
+
+@dataclass
+class RelayServer(_LoopbackServer):
     """`async with RelayServer() as relay:` — the baseline, on a free loopback port."""
 
-    port: int = field(default_factory=free_port)
-    workdir: Path = field(init=False)
-    process: Process | None = field(init=False, default=None)
+    name: ClassVar[str] = "relay"
 
     @property
     def ws_url(self) -> str:
         return f"ws://127.0.0.1:{self.port}"
 
-    @property
-    def pid(self) -> int:
-        assert self.process is not None
-        return self.process.pid
-
-    async def __aenter__(self) -> RelayServer:
-        self.workdir = Path(tempfile.mkdtemp(prefix="relay-bench-"))
+    def _launch(self) -> Process:
         argv = [sys.executable, "-m", "bench.baseline_relay", "--port", str(self.port)]
-        self.process = Process("relay", argv, _python_env({}), self.workdir)
-        try:
-            await wait_tcp(self.port, self.process)
-        except BaseException:
-            self.process.stop()
-            shutil.rmtree(self.workdir, ignore_errors=True)
-            raise
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        if self.process is not None:
-            self.process.stop()
-        shutil.rmtree(self.workdir, ignore_errors=True)
+        return Process(self.name, argv, _python_env({}), self.workdir)
 
 
 # ----------------------------------------------------------------- seeding (child process)
