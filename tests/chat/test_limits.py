@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 import httpx
 import pytest
@@ -24,6 +24,26 @@ async def tight_desk(backend: Backend, bus_prefix: str) -> AsyncIterator[LiveDes
         max_body_bytes=4096,
     ) as live:
         yield live
+
+
+async def leave_messages(desks: Sequence[LiveDesk], allowed: int) -> None:
+    """One new customer per desk leaves a message, all from this machine's one IP: the
+    first `allowed` become tickets, the rest are refused as too many chats."""
+    for n, desk in enumerate(desks):
+        person = await desk.customer()
+        await person.send(
+            {
+                "type": "leave_message",
+                "service_id": 1,
+                "name": f"P{n}",
+                "email": f"p{n}@example.com",
+                "message": "hi",
+            }
+        )
+        if n < allowed:
+            await person.expect("ticket_created")
+        else:
+            assert (await person.expect("error"))["code"] == "too_many_chats"
 
 
 async def test_failed_logins_are_limited_per_account_and_per_ip(tight_desk: LiveDesk) -> None:
@@ -71,22 +91,7 @@ async def test_a_chat_flooded_with_messages_gets_rate_limited(tight_desk: LiveDe
 
 
 async def test_new_chats_per_network_are_limited(tight_desk: LiveDesk) -> None:
-    desk = tight_desk
-    for n in range(3):
-        person = await desk.customer()
-        await person.send(
-            {
-                "type": "leave_message",
-                "service_id": 1,
-                "name": f"P{n}",
-                "email": f"p{n}@example.com",
-                "message": "hi",
-            }
-        )
-        if n < 2:
-            await person.expect("ticket_created")
-        else:
-            assert (await person.expect("error"))["code"] == "too_many_chats"
+    await leave_messages([tight_desk] * 3, allowed=2)
 
 
 async def test_request_bodies_over_the_limit_get_413(tight_desk: LiveDesk) -> None:
