@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 
 from tests.support import AgentConsole, LiveDesk
@@ -18,14 +20,22 @@ def _admin_http(desk: LiveDesk, console: AgentConsole) -> httpx.AsyncClient:
     )
 
 
-async def test_raising_an_agents_capacity_offers_the_waiting_chat_at_once(desk: LiveDesk) -> None:
+async def bob_waits_for_busy_bea(
+    desk: LiveDesk,
+) -> tuple[AgentConsole, AgentConsole, dict[str, Any]]:
+    """Ada (an admin, offline), Bea (capacity 1, busy with Ana's chat) and Bob's chat,
+    which waits: (Ada, Bea, Bob's chat). The start of every test of a change to Bea."""
     admin = await desk.agent("Ada", admin=True, online=False)
     bea = await desk.agent("Bea", capacity=1)
     ana, bob = await desk.customer(), await desk.customer()
     first = await ana.start_chat()
     await bea.next_offer(first["id"])
     await bea.accept(first["id"])
-    second = await bob.start_chat(name="Bob")
+    return admin, bea, await bob.start_chat(name="Bob")
+
+
+async def test_raising_an_agents_capacity_offers_the_waiting_chat_at_once(desk: LiveDesk) -> None:
+    admin, bea, second = await bob_waits_for_busy_bea(desk)
     await bea.expect_nothing("offer", 0.3)
     async with _admin_http(desk, admin) as http:
         changed = await http.patch(f"/api/admin/agents/{bea.agent.id}", json={"capacity": 2})
@@ -182,13 +192,7 @@ async def test_an_agent_taken_off_a_service_stops_seeing_its_queue_at_once(
 ) -> None:
     """The console's queue follows the agent's services without a reconnect: customer
     names and subjects of a service are no longer shown to someone taken off it."""
-    admin = await desk.agent("Ada", admin=True, online=False)
-    bea = await desk.agent("Bea", capacity=1)
-    ana, bob = await desk.customer(), await desk.customer()
-    first = await ana.start_chat()
-    await bea.next_offer(first["id"])
-    await bea.accept(first["id"])
-    second = await bob.start_chat(name="Bob")
+    admin, bea, second = await bob_waits_for_busy_bea(desk)
     await bea.expect(
         "queue", lambda f: [e["chat_id"] for e in f.get("waiting", [])] == [second["id"]]
     )
