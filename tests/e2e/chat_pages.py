@@ -1,9 +1,10 @@
 """The chat's two sides driven through their real pages, shared by the browser tests.
 
 `Console` is an agent at /console and `Visitor` a customer using the widget on a page
-that embeds it (the desk's /demo page, or a shop on another origin); `chat_between`
-brings them to an accepted chat. `Link` is the visitor's network path to the desk's
-websocket, which a test can cut. The file helpers make real images and PDFs, so the
+that embeds it (the desk's /demo page, or a shop on another origin); `agent_online`
+signs an agent in and `chat_between` brings both to an accepted chat. `Link` is the
+visitor's network path to the desk's websocket, which a test can cut
+(`through_a_network_drop`). The file helpers make real images and PDFs, so the
 pages show and decode them the way they would a customer's. They live here, not in
 one test module, so the journeys reuse one copy of each step instead of drifting apart.
 """
@@ -243,6 +244,17 @@ class LiveChat:
     customer_context: BrowserContext
 
 
+async def agent_online(
+    desk: LiveDesk, browser: Browser, problems: Problems, agent: str = "Bea"
+) -> Console:
+    """A new agent, signed in to the console in a browser profile of their own, online."""
+    added, password = await desk.add_agent(agent)
+    console = await Console.open(await new_context(browser, desk), desk, problems)
+    await console.log_in(added, password)
+    await console.go_online()
+    return console
+
+
 async def chat_between(
     desk: LiveDesk,
     browser: Browser,
@@ -255,11 +267,7 @@ async def chat_between(
     before_start: Callable[[BrowserContext], Awaitable[None]] | None = None,
 ) -> LiveChat:
     """An agent online in the console and a visitor whose chat the agent accepted."""
-    bea, password = await desk.add_agent(agent)
-    agent_context = await new_context(browser, desk)
-    console = await Console.open(agent_context, desk, problems)
-    await console.log_in(bea, password)
-    await console.go_online()
+    console = await agent_online(desk, browser, problems, agent)
 
     customer_context = await new_context(browser, desk)
     if before_start is not None:
@@ -275,7 +283,7 @@ async def chat_between(
     await expect(console.page.locator("#capacity")).to_have_text(
         re.compile(r"^1 / \d+ chats$"), timeout=WAIT
     )
-    return LiveChat(console, visitor, agent_context, customer_context)
+    return LiveChat(console, visitor, console.page.context, customer_context)
 
 
 # ---------------------------------------------------------------- the network
@@ -319,3 +327,30 @@ class Link:
     def restore(self) -> None:
         self.up = True
         self.lose_downstream = False
+
+
+async def through_a_network_drop(
+    desk: LiveDesk,
+    link: Link,
+    console: Console,
+    visitor: Visitor,
+    *,
+    agent_lines: list[str],
+    customer_line: str,
+) -> None:
+    """The visitor's network goes (browser offline, socket cut) while the agent writes
+    `agent_lines` and the visitor types `customer_line`, which waits as "Sending…",
+    unstored; then it comes back, the widget reconnects and the line is stored."""
+    banner = visitor.widget.locator("#connection-banner")
+    await visitor.page.context.set_offline(True)
+    await link.cut()
+    await expect(banner).to_have_text("Connection lost. Reconnecting…", timeout=WAIT)
+    for line in agent_lines:
+        await console.say(line)
+    pending = await visitor.say(customer_line)
+    await expect(pending.locator(".cd-msg__status")).to_have_text("Sending…", timeout=WAIT)
+    assert await stored_count(desk, customer_line) == 0
+    link.restore()
+    await visitor.page.context.set_offline(False)
+    await expect(banner).to_be_hidden(timeout=WAIT)
+    await expect(pending.locator(".cd-msg__status")).to_have_text(STORED, timeout=WAIT)

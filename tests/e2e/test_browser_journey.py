@@ -23,11 +23,13 @@ from tests.e2e.chat_pages import (
     Console,
     Link,
     Visitor,
+    agent_online,
     assert_once_in_order,
     bodies,
     chat_between,
     exactly,
     stored_count,
+    through_a_network_drop,
 )
 from tests.e2e.i18n_check import strings, untranslated
 from tests.e2e.pages import LOCALES, PHONE, SCREENSHOTS, WAIT, Problems, new_context
@@ -179,24 +181,17 @@ async def test_a_network_drop_neither_loses_nor_doubles_messages(
     banner = widget.locator("#connection-banner")
     await expect(banner).to_be_hidden()
 
-    # The network goes away: the browser goes offline and the socket ends with it.
-    await chat.customer_context.set_offline(True)
-    await link.cut()
-    await expect(banner).to_have_text("Connection lost. Reconnecting…", timeout=WAIT)
-
-    await console.say("Let me check with the courier.")
-    await console.say("It left the depot this morning.")
-    # The visitor keeps typing while reconnecting: the message waits as "Sending…".
-    pending = await visitor.say("Is it the red box?")
-    await expect(pending.locator(".cd-msg__status")).to_have_text("Sending…", timeout=WAIT)
-    assert await stored_count(desk, "Is it the red box?") == 0
-
-    # Back online: the widget reconnects, the server replays what was missed and the
-    # waiting message is sent once.
-    link.restore()
-    await chat.customer_context.set_offline(False)
-    await expect(banner).to_be_hidden(timeout=WAIT)
-    await expect(pending.locator(".cd-msg__status")).to_have_text(STORED, timeout=WAIT)
+    # The network goes away (the browser goes offline and the socket ends with it) while
+    # the agent writes and the visitor keeps typing; back online, the widget reconnects,
+    # the server replays what was missed and the waiting message is sent once.
+    await through_a_network_drop(
+        desk,
+        link,
+        console,
+        visitor,
+        agent_lines=["Let me check with the courier.", "It left the depot this morning."],
+        customer_line="Is it the red box?",
+    )
     await console.say("Yes, the red box.")  # anything replayed arrives before this
     await assert_once_in_order(
         visitor.log,
@@ -247,11 +242,7 @@ async def assert_no_script_ran(page: Page) -> None:
 
 async def test_script_payloads_are_shown_as_text(desk: LiveDesk, browser: Browser) -> None:
     problems = Problems()
-    bea, password = await desk.add_agent("Bea")
-    agent_context = await new_context(browser, desk)
-    console = await Console.open(agent_context, desk, problems)
-    await console.log_in(bea, password)
-    await console.go_online()
+    console = await agent_online(desk, browser, problems)
 
     customer_context = await new_context(browser, desk)
     visitor = await Visitor.open(customer_context, desk, problems)
@@ -395,11 +386,7 @@ async def test_system_lines_in_the_widget_follow_its_language(
 async def test_screenshots_of_the_widget_and_the_console(desk: LiveDesk, browser: Browser) -> None:
     problems = Problems()
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    bea, password = await desk.add_agent("Bea")
-    agent_context = await new_context(browser, desk)
-    console = await Console.open(agent_context, desk, problems)
-    await console.log_in(bea, password)
-    await console.go_online()
+    console = await agent_online(desk, browser, problems)
 
     customer_context = await new_context(browser, desk)
     visitor = await Visitor.open(customer_context, desk, problems)

@@ -50,15 +50,16 @@ from tests.e2e.chat_pages import (
     FILE_URL,
     PDF,
     STORED,
-    Console,
     Link,
     Visitor,
+    agent_online,
     assert_once_in_order,
     bodies,
     exactly,
     loaded,
     png,
     stored_count,
+    through_a_network_drop,
 )
 from tests.e2e.pages import SCREENSHOTS, WAIT, Problems, new_context
 from tests.support import LiveDesk, free_port, start_desk
@@ -176,11 +177,7 @@ async def the_journey(
     await strangers.close()
 
     # 2. The agent goes online; the customer opens the widget on the shop and starts a chat.
-    bea, password = await desk.add_agent("Bea")
-    agent_context = await new_context(browser, desk)
-    console = await Console.open(agent_context, desk, problems)
-    await console.log_in(bea, password)
-    await console.go_online()
+    console = await agent_online(desk, browser, problems)
 
     customer_context = await new_context(browser, desk)
     link = Link()  # the customer's network path to the desk's socket, cut in step 4
@@ -230,20 +227,15 @@ async def the_journey(
     await console.page.screenshot(path=SCREENSHOTS / "full-journey-console-files.png")
 
     # 4. The network drops: the agent keeps writing, the customer types; then it's back.
-    banner = widget.locator("#connection-banner")
     connections = link.connections
-    await customer_context.set_offline(True)
-    await link.cut()
-    await expect(banner).to_have_text("Connection lost. Reconnecting…", timeout=WAIT)
-    await console.say("The courier says it's at the depot.")
-    await console.say("I've asked them to deliver tomorrow.")
-    pending = await visitor.say("Can they come after 5 pm?")
-    await expect(pending.locator(".cd-msg__status")).to_have_text("Sending…", timeout=WAIT)
-    assert await stored_count(desk, "Can they come after 5 pm?") == 0
-    link.restore()
-    await customer_context.set_offline(False)
-    await expect(banner).to_be_hidden(timeout=WAIT)
-    await expect(pending.locator(".cd-msg__status")).to_have_text(STORED, timeout=WAIT)
+    await through_a_network_drop(
+        desk,
+        link,
+        console,
+        visitor,
+        agent_lines=["The courier says it's at the depot.", "I've asked them to deliver tomorrow."],
+        customer_line="Can they come after 5 pm?",
+    )
     await console.say("Yes, between 5 and 8 pm.")  # anything replayed arrives before this
     texts = [
         "Hello Ana, let me check the courier.",
@@ -342,7 +334,7 @@ async def the_journey(
 
     # Checked while the desk still runs: stopping it makes the open pages' reconnects fail.
     problems.assert_none()
-    for context in (agent_context, customer_context):
+    for context in (console.page.context, customer_context):
         await context.close()
 
 
@@ -361,11 +353,7 @@ async def test_a_reload_of_the_shop_page_resumes_the_same_chat(
         ) as desk,
         serve_shop(shop_port, desk.base_url) as shop,
     ):
-        bea, password = await desk.add_agent("Bea")
-        agent_context = await new_context(browser, desk)
-        console = await Console.open(agent_context, desk, problems)
-        await console.log_in(bea, password)
-        await console.go_online()
+        console = await agent_online(desk, browser, problems)
 
         customer_context = await new_context(browser, desk)
         visitor = await Visitor.open(customer_context, desk, problems, url=f"{shop}/", name="shop")
