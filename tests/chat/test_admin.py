@@ -7,17 +7,10 @@ from typing import Any
 import httpx
 
 from tests.support import AgentConsole, LiveDesk
+from tests.ticketing.test_api import agent_http
 from ticketing.surveys import survey_link_token
 
 SUPPORT = 1
-
-
-def _admin_http(desk: LiveDesk, console: AgentConsole) -> httpx.AsyncClient:
-    return httpx.AsyncClient(
-        base_url=desk.base_url,
-        cookies=console.cookies,
-        headers={"X-CSRF-Token": console.cookies["chatdesk_csrf"]},
-    )
 
 
 async def bob_waits_for_busy_bea(
@@ -37,7 +30,7 @@ async def bob_waits_for_busy_bea(
 async def test_raising_an_agents_capacity_offers_the_waiting_chat_at_once(desk: LiveDesk) -> None:
     admin, bea, second = await bob_waits_for_busy_bea(desk)
     await bea.expect_nothing("offer", 0.3)
-    async with _admin_http(desk, admin) as http:
+    async with agent_http(desk, admin) as http:
         changed = await http.patch(f"/api/admin/agents/{bea.agent.id}", json={"capacity": 2})
     assert changed.status_code == 200 and changed.json()["capacity"] == 2
     await bea.next_offer(second["id"])
@@ -47,7 +40,7 @@ async def test_changing_a_services_hours_closes_it_for_the_widget(desk: LiveDesk
     admin = await desk.agent("Ada", admin=True)
     ana = await desk.customer()
     closed = {"timezone": "Europe/Amsterdam", "weekly": {}, "holidays": [], "exceptions": {}}
-    async with _admin_http(desk, admin) as http:
+    async with agent_http(desk, admin) as http:
         response = await http.patch(f"/api/admin/services/{SUPPORT}", json={"schedule": closed})
     assert response.status_code == 200
     status = await ana.expect(
@@ -61,7 +54,7 @@ async def test_changing_a_services_hours_closes_it_for_the_widget(desk: LiveDesk
 async def test_admin_settings_refuse_bad_input_and_non_admins(desk: LiveDesk) -> None:
     admin = await desk.agent("Ada", admin=True, online=False)
     bea = await desk.agent("Bea", online=False)
-    async with _admin_http(desk, admin) as http:
+    async with agent_http(desk, admin) as http:
         bad_zone = await http.patch(
             f"/api/admin/services/{SUPPORT}",
             json={"schedule": {"timezone": "Mars/Olympus", "weekly": {}}},
@@ -86,7 +79,7 @@ async def test_admin_settings_refuse_bad_input_and_non_admins(desk: LiveDesk) ->
         assert created.status_code == 201 and created.json()["name"] == "Returns"
         names = [s["name"] for s in (await http.get("/api/admin/services")).json()["items"]]
         assert "Returns" in names
-    async with _admin_http(desk, bea) as http:
+    async with agent_http(desk, bea) as http:
         refused = await http.patch(f"/api/admin/agents/{bea.agent.id}", json={"capacity": 9})
         assert refused.status_code == 403 and refused.json()["code"] == "admin_only"
     async with httpx.AsyncClient(base_url=desk.base_url, cookies=admin.cookies) as http:
@@ -119,7 +112,7 @@ async def test_the_signed_survey_link_rates_the_ticket_once(desk: LiveDesk) -> N
 
 async def test_an_admin_adds_an_agent_who_can_then_sign_in(desk: LiveDesk) -> None:
     admin = await desk.agent("Ada", admin=True, online=False)
-    async with _admin_http(desk, admin) as http:
+    async with agent_http(desk, admin) as http:
         created = await http.post(
             "/api/admin/agents",
             json={
@@ -164,7 +157,7 @@ async def test_an_admin_adds_an_agent_who_can_then_sign_in(desk: LiveDesk) -> No
 
 async def test_services_list_their_categories_and_names_stay_unique(desk: LiveDesk) -> None:
     admin = await desk.agent("Ada", admin=True, online=False)
-    async with _admin_http(desk, admin) as http:
+    async with agent_http(desk, admin) as http:
         made = await http.post(f"/api/admin/services/{SUPPORT}/categories", json={"name": "Bugs"})
         assert made.status_code == 201 and made.json()["active"] is True
         other = await http.post(f"/api/admin/services/{SUPPORT}/categories", json={"name": "Ideas"})
@@ -196,7 +189,7 @@ async def test_an_agent_taken_off_a_service_stops_seeing_its_queue_at_once(
     await bea.expect(
         "queue", lambda f: [e["chat_id"] for e in f.get("waiting", [])] == [second["id"]]
     )
-    async with _admin_http(desk, admin) as http:
+    async with agent_http(desk, admin) as http:
         others = [s["id"] for s in (await http.get("/api/admin/services")).json()["items"]]
         other = next(i for i in others if i != SUPPORT)
         changed = await http.patch(f"/api/admin/agents/{bea.agent.id}", json={"services": [other]})

@@ -11,20 +11,12 @@ import httpx
 
 from chat.models import Chat
 from tests.support import AgentConsole, Customer, LiveDesk
-from tests.ticketing.test_api import portal_http
+from tests.ticketing.test_api import agent_http, portal_http
 from ticketing.db import transaction
 from ticketing.models import Customer as CustomerRow
 from ticketing.models import Organization
 
 SUPPORT, BILLING = 1, 3
-
-
-def _http(desk: LiveDesk, console: AgentConsole) -> httpx.AsyncClient:
-    return httpx.AsyncClient(
-        base_url=desk.base_url,
-        cookies=console.cookies,
-        headers={"X-CSRF-Token": console.cookies["chatdesk_csrf"]},
-    )
 
 
 async def _chat_with(
@@ -72,7 +64,7 @@ async def test_the_agent_sees_who_the_customer_is_and_their_history(desk: LiveDe
         ticket_id = chat_row.ticket_id
     now = await _chat_with(bea, ana, name="Ana Souza")
 
-    async with _http(desk, bea) as http:
+    async with agent_http(desk, bea) as http:
         context = await _context(http, now)
     assert context["customer"] == {
         "id": context["customer"]["id"],
@@ -103,7 +95,7 @@ async def test_history_shows_only_what_the_agent_may_open_and_is_limited(
         await agent.end(chat_id)
     now = await _chat_with(bea, ana)
 
-    async with _http(desk, bea) as http:
+    async with agent_http(desk, bea) as http:
         mine = await _context(http, now)
         assert [c["service"]["id"] for c in mine["chats"]] == [SUPPORT, SUPPORT]
         assert {c["outcome"] for c in mine["chats"]} == {"resolved"}
@@ -114,7 +106,7 @@ async def test_history_shows_only_what_the_agent_may_open_and_is_limited(
         for limit in ("0", "51", "x", "²", "9" * 5000):
             bad = await http.get(f"/api/chats/{now}/context", params={"limit": limit})
             assert bad.status_code == 422 and bad.json()["code"] == "bad_query", limit
-    async with _http(desk, admin) as http:
+    async with agent_http(desk, admin) as http:
         everything = await _context(http, now)
         assert len(everything["chats"]) == 3 and len(everything["tickets"]) == 3
 
@@ -125,7 +117,7 @@ async def test_nobody_else_gets_the_context(desk: LiveDesk) -> None:
     ana = await desk.customer()
     chat_id = await _chat_with(bea, ana)
     path = f"/api/chats/{chat_id}/context"
-    async with _http(desk, bill) as http:
+    async with agent_http(desk, bill) as http:
         other_service = await http.get(path)
         missing = await http.get("/api/chats/999999/context")
     assert other_service.status_code == 404 and other_service.json()["code"] == "chat_not_found"
@@ -145,7 +137,7 @@ async def test_an_offered_chat_shows_its_context_to_the_agent_it_is_offered_to(
     ana = await desk.customer()
     chat = await ana.start_chat(service_id=BILLING)
     await admin.next_offer(chat["id"])
-    async with _http(desk, admin) as http:
+    async with agent_http(desk, admin) as http:
         assert (await _context(http, chat["id"]))["chats"] == []
 
 
@@ -159,7 +151,7 @@ async def test_the_roster_puts_who_can_take_a_chat_first(desk: LiveDesk) -> None
     await desk.agent("Cid", capacity=2)
     await desk.agent("Dora", capacity=2, online=False)
     await desk.agent("Eve", capacity=0)
-    async with _http(desk, bea) as http:
+    async with agent_http(desk, bea) as http:
         roster = (await http.get("/api/agents")).json()["items"]
     by_name = {a["name"]: a for a in roster}
     assert [a["name"] for a in roster[:2]] == ["Cid", "Bea"]  # least loaded first
@@ -189,7 +181,7 @@ async def test_transfer_to_a_named_agent_over_the_console_protocol(desk: LiveDes
     offer = await cid.next_offer(chat_id)
     assert offer["chat"]["customer"]["name"] == "Ana"
     # The agent it is offered to may read its context before accepting, across services.
-    async with _http(desk, cid) as http:
+    async with agent_http(desk, cid) as http:
         assert (await http.get(f"/api/chats/{chat_id}/context")).status_code == 200
     await cid.accept(chat_id)
     assigned = await ana.expect("assigned", lambda f: f["agent"]["name"] == "Cid")

@@ -10,9 +10,9 @@ from sqlalchemy import select
 
 from chat.identity import identity_hash
 from chat.models import ApiToken, AuditEntry
-from tests.chat.test_admin import _admin_http
 from tests.conftest import Backend
 from tests.support import Customer, LiveDesk, start_desk
+from tests.ticketing.test_api import agent_http
 
 SECRET = "host-site-secret-0123456789"
 
@@ -97,7 +97,7 @@ async def test_api_tokens_act_as_their_admin_without_csrf_and_can_be_revoked(
     desk: LiveDesk,
 ) -> None:
     admin = await desk.agent("Ada", admin=True, online=False)
-    async with _admin_http(desk, admin) as http:
+    async with agent_http(desk, admin) as http:
         made = await http.post("/api/admin/tokens", json={"name": "CRM sync"})
         assert made.status_code == 201
         token, token_id = made.json()["token"], made.json()["id"]
@@ -111,7 +111,7 @@ async def test_api_tokens_act_as_their_admin_without_csrf_and_can_be_revoked(
         assert (await api.get("/api/tickets")).status_code == 200
         changed = await api.patch("/api/admin/services/1", json={"description": "24/7"})
         assert changed.status_code == 200  # no cookie, so no CSRF token needed
-    async with _admin_http(desk, admin) as http:
+    async with agent_http(desk, admin) as http:
         assert (await http.delete(f"/api/admin/tokens/{token_id}")).status_code == 200
     async with httpx.AsyncClient(base_url=desk.base_url, headers=bearer) as api:
         revoked = await api.get("/api/tickets")
@@ -123,7 +123,7 @@ async def test_security_relevant_actions_each_leave_one_audit_row(desk: LiveDesk
     bea = await desk.agent("Bea", online=False)  # another login
     async with httpx.AsyncClient(base_url=desk.base_url) as http:
         await http.post("/api/auth/login", json={"email": bea.agent.email, "password": "no"})
-    async with _admin_http(desk, admin) as http:
+    async with agent_http(desk, admin) as http:
         await http.patch(f"/api/admin/agents/{bea.agent.id}", json={"role": "admin"})
         await http.patch("/api/admin/services/1", json={"description": "x"})
         made = (await http.post("/api/admin/tokens", json={"name": "n"})).json()

@@ -34,8 +34,8 @@ from websockets.exceptions import InvalidStatus
 
 from chat.models import Chat, ChatMessage
 from chat.protocol import CONSOLE_FRAMES, WIDGET_FRAMES
-from tests.chat.test_admin import _admin_http
 from tests.support import AgentConsole, Customer, LiveDesk, Peer
+from tests.ticketing.test_api import agent_http
 from ticketing.models import Agent, AgentRole, Survey, Ticket
 
 SUPPORT, BILLING = 1, 3
@@ -454,7 +454,7 @@ async def test_an_agent_deactivated_in_the_admin_tab_is_signed_out_everywhere_at
     admin = await desk.agent("Ada", admin=True, online=False)
     a = await desk.customer()
     chat_a = await _chat_with(a, x, name="Ana Secret", email=SECRET_EMAIL, message=SECRET_BODY)
-    async with _admin_http(desk, admin) as http:
+    async with agent_http(desk, admin) as http:
         done = await http.patch(f"/api/admin/agents/{x.agent.id}", json={"active": False})
         assert done.status_code == 200 and done.json()["active"] is False
     assert x.ws is not None

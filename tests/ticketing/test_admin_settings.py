@@ -5,7 +5,6 @@ from __future__ import annotations
 import httpx
 from sqlalchemy import select
 
-from tests.chat.test_admin import _admin_http
 from tests.support import LiveDesk
 from tests.ticketing.test_api import agent_http, portal_http
 from ticketing.models import Customer
@@ -17,7 +16,7 @@ BILLING = 3
 async def test_categories_become_required_in_the_portal_form(desk: LiveDesk) -> None:
     admin = await desk.agent("Ada", admin=True, online=False)
     ana = await desk.customer()
-    async with _admin_http(desk, admin) as http:
+    async with agent_http(desk, admin) as http:
         made = await http.post(
             f"/api/admin/services/{BILLING}/categories", json={"name": "Refunds"}
         )
@@ -50,7 +49,7 @@ async def test_a_colleagues_ticket_waits_for_the_designated_contacts_approval(
     desk: LiveDesk,
 ) -> None:
     admin = await desk.agent("Ada", admin=True, online=False)
-    async with _admin_http(desk, admin) as http:
+    async with agent_http(desk, admin) as http:
         org = await http.post(
             "/api/admin/organizations",
             json={
@@ -116,7 +115,7 @@ async def test_service_sla_targets_and_inactivity_policy_are_editable(desk: Live
         "pickup_hours": {"P1": 1, "P2": 2, "P3": 3, "P4": 4, "P5": None},
         "resolution_hours": {"P1": 2, "P2": 4, "P3": 8, "P4": None, "P5": None},
     }
-    async with _admin_http(desk, admin) as http:
+    async with agent_http(desk, admin) as http:
         changed = await http.patch(
             f"/api/admin/services/{BILLING}",
             json={"sla_targets": targets, "inactivity_policy": {"wait_days": 30, "reminders": 2}},
@@ -155,7 +154,7 @@ async def test_the_hours_editors_schedule_round_trips_and_bad_hours_say_why(
         "holidays": ["2026-12-25", "2026-11-20"],
         "exceptions": {"2026-12-24": ["08:00-12:00"]},
     }
-    async with _admin_http(desk, admin) as http:
+    async with agent_http(desk, admin) as http:
         saved = await http.patch(
             f"/api/admin/services/{BILLING}",
             json={"schedule": schedule, "inactivity_policy": None, "position": 7},
