@@ -13,6 +13,12 @@ application `ping` every 25 s (jittered), no websocket-level pings of their own.
 RSS per socket = (server VmRSS with every socket open − before the first) ÷ sockets.
 Idle CPU = the server's utime+stime over `--idle` seconds with nothing happening.
 `ulimit -n` is raised to the hard limit in the generator and the server.
+
+The seeded chats are held by agents whose consoles are not open yet, which the server
+reads as consoles gone for good: its first sweep would re-queue every chat, and the
+consoles would spend the run taking offers (and the "idle" period routing). So the
+bench seeds what a restart leaves, each holder's console closed a moment ago, with a
+grace (`AGENT_GRACE_SECONDS`) long enough for all consoles to come back.
 """
 
 from __future__ import annotations
@@ -20,11 +26,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import datetime as dt
 import json
 import random
 import time
+import uuid
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, WebSocketException
 
@@ -37,6 +46,7 @@ from bench.metrics import cpu_seconds, rss_kb
 PING_SECONDS = 25.0  # docs/protocol.md, "Keep-alive"
 CONNECT_AT_ONCE = 64
 CONSOLES_AT_ONCE = 10
+GRACE_SECONDS = 3600  # longer than any run: no chat is re-queued while consoles return
 
 
 class IdleSockets:
@@ -94,6 +104,31 @@ class IdleSockets:
         await asyncio.gather(*(ws.close() for ws in self.sockets), return_exceptions=True)
 
 
+async def _consoles_just_closed(
+    sessions: async_sessionmaker[AsyncSession], agent_ids: list[int]
+) -> None:
+    """One console per agent, closed now: as after a restart, inside the grace period."""
+    from chat.models import AgentConnection
+    from ticketing.db import transaction
+
+    now = dt.datetime.now(dt.UTC)
+    async with transaction(sessions) as session:
+        await session.execute(
+            insert(AgentConnection),
+            [
+                {
+                    "id": str(uuid.uuid4()),
+                    "agent_id": agent_id,
+                    "process_id": "bench-before-restart",
+                    "opened_at": now,
+                    "last_seen_at": now,
+                    "closed_at": now,
+                }
+                for agent_id in agent_ids
+            ],
+        )
+
+
 async def run(
     chats: int,
     visitors: int,
@@ -106,7 +141,9 @@ async def run(
     from chat.models import Chat
     from ticketing.db import create_engine, create_sessionmaker
 
-    async with cluster(1, agents, -(-chats // max(agents, 1)) + 1, redis=False) as c:
+    settings = {"AGENT_GRACE_SECONDS": str(GRACE_SECONDS)}
+    capacity = -(-chats // max(agents, 1)) + 1
+    async with cluster(1, agents, capacity, redis=False, settings=settings) as c:
         proc = c.procs[0]
         assert proc is not None
         engine = create_engine(c.pg.url)
@@ -123,6 +160,7 @@ async def run(
                     )
                 )
             chat_ids = await _seed(sessions, chats, 3, agent_ids)
+            await _consoles_just_closed(sessions, agent_ids)
             async with sessions() as session:
                 customers = list(
                     await session.scalars(select(Chat.customer_id).where(Chat.id.in_(chat_ids)))

@@ -16,6 +16,8 @@ from chat.settings import InsecureSettings, Settings
 def _serve(settings: Settings) -> None:
     import uvicorn
 
+    from chat.ws_protocol import websocket_options
+
     uvicorn.run(
         "chat.app:create_app",
         factory=True,
@@ -23,10 +25,7 @@ def _serve(settings: Settings) -> None:
         port=settings.port,
         log_level=os.environ.get("LOG_LEVEL", "info").lower(),
         proxy_headers=True,
-        ws_max_size=settings.max_frame_bytes,
-        ws_per_message_deflate=settings.ws_per_message_deflate,
-        ws_ping_interval=20,
-        ws_ping_timeout=20,
+        **websocket_options(settings),
     )
 
 

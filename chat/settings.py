@@ -63,8 +63,8 @@ class Settings:
     sweep_interval_seconds: float = 1.0  # how often timers are checked
     # Edge limits (see docs/protocol.md).
     max_frame_bytes: int = 64 * 1024
-    # permessage-deflate: smaller frames on the wire, but ~49 KiB more per socket
-    # (docs/performance.md, "Capacity"); off for many idle sockets per process.
+    # permessage-deflate: smaller frames on the wire; negotiated without context takeover
+    # (chat/ws_protocol.py), so it costs an idle socket no memory (docs/performance.md).
     ws_per_message_deflate: bool = True
     max_message_chars: int = 5000
     rate_messages_per_second: float = 10.0

@@ -25,6 +25,7 @@ from chat.app import create_app
 from chat.runtime import Runtime
 from chat.seed import create_agent, seed_services
 from chat.settings import Settings
+from chat.ws_protocol import websocket_options
 from ticketing.clock import FakeClock
 from ticketing.db import transaction
 from ticketing.models import Agent, AgentRole
@@ -364,7 +365,8 @@ async def start_desk(
             port=port,
             log_level="warning",
             lifespan="on",
-            ws_max_size=settings.max_frame_bytes * 4,
+            # The app's own frame_too_large answer is tested, so uvicorn lets larger in.
+            **{**websocket_options(settings), "ws_max_size": settings.max_frame_bytes * 4},
         )
     )
     server.config.setup_event_loop = lambda: None  # type: ignore[method-assign]

@@ -15,8 +15,9 @@ from chat.migrate import upgrade
 
 @pytest.mark.parametrize("deflate", ["true", "false"])
 async def test_permessage_deflate_follows_its_setting(tmp_path: Path, deflate: str) -> None:
-    """WS_PER_MESSAGE_DEFLATE=false is the lever for many idle sockets per process
-    (docs/performance.md): a browser offering compression is then answered without it."""
+    """A browser offering compression gets it without context takeover either way (no zlib
+    state kept while a socket is idle, docs/performance.md), and none when the setting
+    is false."""
     database_url = f"sqlite+aiosqlite:///{tmp_path / 'desk.db'}"
     await asyncio.to_thread(upgrade, database_url)  # Alembic runs its own event loop
     port = free_port()
@@ -43,3 +44,6 @@ async def test_permessage_deflate_follows_its_setting(tmp_path: Path, deflate: s
     finally:
         proc.stop()
     assert ("permessage-deflate" in negotiated) is (deflate == "true"), negotiated
+    if deflate == "true":
+        assert "server_no_context_takeover" in negotiated, negotiated
+        assert "client_no_context_takeover" in negotiated, negotiated

@@ -1,0 +1,51 @@
+"""How uvicorn serves our websockets: compressed frames, no compression state while idle.
+
+uvicorn's sans-I/O protocol negotiates permessage-deflate with context takeover, so every
+connection keeps a zlib compressor and decompressor alive for its whole life: about
+49 KiB of each idle socket (docs/performance.md, "Capacity"), more than the 40 KB a
+socket may cost in all. With `server_no_context_takeover` and
+`client_no_context_takeover` (RFC 7692 §7.1.1; a server may ask for the latter even if
+the client did not offer it) websockets builds the zlib objects per message and drops
+them after its last frame, so a socket with nothing to say holds none. Chat frames are
+small JSON, compressed well enough on their own; what is lost is only the cross-message
+dictionary.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFactory
+
+from chat.settings import Settings
+
+# uvicorn's own windows and memory level (small: chat frames are small), no takeover.
+# A factory only negotiates; each connection gets its own extension, so one is shared.
+NO_CONTEXT_TAKEOVER_DEFLATE = ServerPerMessageDeflateFactory(
+    server_no_context_takeover=True,
+    client_no_context_takeover=True,
+    server_max_window_bits=12,
+    client_max_window_bits=12,
+    compress_settings={"memLevel": 5},
+)
+
+
+class StatelessDeflateProtocol(WebSocketsSansIOProtocol):
+    """uvicorn's default websocket protocol, with permessage-deflate per message only."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.config.ws_per_message_deflate:  # else uvicorn offers no extension at all
+            self.conn.available_extensions = [NO_CONTEXT_TAKEOVER_DEFLATE]
+
+
+def websocket_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn's websocket arguments, the same for `serve` and the tests' live desk."""
+    return {
+        "ws": StatelessDeflateProtocol,
+        "ws_max_size": settings.max_frame_bytes,
+        "ws_per_message_deflate": settings.ws_per_message_deflate,
+        "ws_ping_interval": 20,
+        "ws_ping_timeout": 20,
+    }
