@@ -16,6 +16,7 @@ from chat.errors import ChatError, DeskError
 
 WS_1008_POLICY_VIOLATION = 1008
 WS_1011_INTERNAL_ERROR = 1011
+WS_4000_IDLE = 4000  # no frame for WS_IDLE_SECONDS: dead, or not keeping alive
 WS_4401_LOGGED_OUT = 4401
 WS_4408_SLOW_CONSUMER = 4408
 

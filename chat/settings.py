@@ -66,6 +66,10 @@ class Settings:
     # permessage-deflate: smaller frames on the wire; negotiated without context takeover
     # (chat/ws_protocol.py), so it costs an idle socket no memory (docs/performance.md).
     ws_per_message_deflate: bool = True
+    # A socket that sends no frame for this long is closed (4000): clients ping every 25 s
+    # (docs/protocol.md), so only a dead or silent one is. 90 s leaves room for a
+    # background tab whose browser runs its timers once a minute.
+    ws_idle_seconds: float = 90.0
     max_message_chars: int = 5000
     rate_messages_per_second: float = 10.0
     rate_burst: int = 30

@@ -22,6 +22,7 @@ from chat.errors import DatabaseUnavailable, DeskError
 from chat.protocol import (
     WS_1008_POLICY_VIOLATION,
     WS_1011_INTERNAL_ERROR,
+    WS_4000_IDLE,
     FrameError,
     Limits,
     Spec,
@@ -100,7 +101,12 @@ async def run_socket(
             client.close(WS_1008_POLICY_VIOLATION)
             return
         while not client.closed:
-            raw = await _receive(websocket)
+            try:
+                async with asyncio.timeout(settings.ws_idle_seconds):
+                    raw = await _receive(websocket)
+            except TimeoutError:
+                client.close(WS_4000_IDLE)
+                return
             if raw is _CLOSED:
                 return
             if not bucket.allow(time.monotonic()):

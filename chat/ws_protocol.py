@@ -46,6 +46,9 @@ def websocket_options(settings: Settings) -> dict[str, Any]:
         "ws": StatelessDeflateProtocol,
         "ws_max_size": settings.max_frame_bytes,
         "ws_per_message_deflate": settings.ws_per_message_deflate,
-        "ws_ping_interval": 20,
-        "ws_ping_timeout": 20,
+        # No websocket-level pings: clients ping every 25 s and a socket silent for
+        # `ws_idle_seconds` is closed (chat/ws_common.py), which finds dead peers too.
+        # uvicorn's pings (every 20 s) were a fifth of an idle desk's CPU at 10,000
+        # sockets (docs/performance.md, "Sockets").
+        "ws_ping_interval": None,
     }
