@@ -110,6 +110,15 @@ def snapshot_view(chat: Chat, agent_name: str | None, first_message: str | None)
     }
 
 
+def shown_to_returning_customer(chat: Chat, now: dt.datetime) -> bool:
+    """A returning widget shows its customer's latest chat while it is open, while its
+    survey waits for an answer, and for an hour after it ended."""
+    if chat.state in OPEN_STATES or chat.survey is SurveyState.PENDING:
+        return True
+    ended = chat.ended_at or chat.created_at
+    return (now - ended).total_seconds() < RECENT_CHAT_SECONDS
+
+
 class ChatService:
     def __init__(
         self,
@@ -217,20 +226,6 @@ class ChatService:
         )
 
     # ----------------------------------------------------------------- customer
-    async def customer_chat(self, customer_id: int) -> Chat | None:
-        """The chat a returning widget should show: the open one, or one just finished."""
-        now = self.clock.now()
-        async with self.sessions() as session:
-            chat = await session.scalar(
-                select(Chat).where(Chat.customer_id == customer_id).order_by(Chat.id.desc())
-            )
-        if chat is None:
-            return None
-        if chat.state in OPEN_STATES or chat.survey is SurveyState.PENDING:
-            return chat
-        ended = chat.ended_at or chat.created_at
-        return chat if (now - ended).total_seconds() < RECENT_CHAT_SECONDS else None
-
     async def start_chat(
         self,
         customer_id: int,
