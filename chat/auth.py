@@ -108,14 +108,23 @@ async def start_session(
 async def session_agent(
     sessions: async_sessionmaker[AsyncSession], token: str | None, clock: Clock
 ) -> LoggedIn | None:
+    """The agent a console's session cookie names, if the session is live and the agent
+    active. The session row and its agent in one statement (every console request and
+    every reconnect asks), then the agent's services."""
     if not token:
         return None
     async with sessions() as session:
-        row = await session.get(AgentSession, _digest(token))
-        if row is None or row.expires_at <= clock.now():
+        found = (
+            await session.execute(
+                select(AgentSession, Agent)
+                .join(Agent, Agent.id == AgentSession.agent_id)
+                .where(AgentSession.token_hash == _digest(token))
+            )
+        ).first()
+        if found is None:
             return None
-        agent = await session.get(Agent, row.agent_id)
-        if agent is None or not agent.active:
+        row, agent = found
+        if row.expires_at <= clock.now() or not agent.active:
             return None
         return LoggedIn(agent, row.token_hash, row.csrf_token)
 

@@ -163,6 +163,23 @@ async def agent_load(session: AsyncSession, agent_id: int) -> tuple[int, int]:
     return int(row[0]), int(row[1])
 
 
+async def presence_and_load(session: AsyncSession, agent_id: int) -> tuple[str | None, int, int]:
+    """(chosen status or None if never set, open chats, capacity) of one agent, in one
+    statement: a console's hello reads it for every reconnect."""
+    status = (
+        select(AgentPresence.status)
+        .where(AgentPresence.agent_id == Agent.id)
+        .correlate(Agent)
+        .scalar_subquery()
+    )
+    row = (
+        await session.execute(
+            select(status, open_chats_of_agent(), Agent.capacity).where(Agent.id == agent_id)
+        )
+    ).one()
+    return row[0], int(row[1]), int(row[2])
+
+
 async def waiting_chats(session: AsyncSession, limit: int = 1000) -> list[WaitingChat]:
     rows = await session.execute(
         select(Chat.id, Chat.service_id, Chat.queued_at, Chat.declined_agent_ids)

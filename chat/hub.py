@@ -21,9 +21,10 @@ from chat import desk
 from chat.bus import Bus, Event, Subscription
 from chat.connection import Client, encode
 from chat.lifecycle import ChatService
+from chat.models import ChatMessage
 from chat.protocol import WS_4401_LOGGED_OUT
 from chat.routing import estimated_wait_seconds, queue_positions
-from chat.transcripts import message_frame, messages_after
+from chat.transcripts import message_frame, messages_after, messages_after_many
 
 log = logging.getLogger("chat.hub")
 
@@ -175,8 +176,20 @@ class Hub:
     async def replay(self, client: Client, chat_id: int, after_seq: int) -> None:
         async with self.service.sessions() as session:
             rows = await messages_after(session, chat_id, after_seq)
-        # In chunks of a quarter queue, each when it fits: a backlog longer than the
-        # queue reaches a client that reads it, however long it is.
+        await self._send_paced(client, rows)
+
+    async def replay_many(self, client: Client, after: dict[int, int]) -> None:
+        """`replay` of several chats (`{chat_id: after_seq}`) from one read, chat by chat
+        in id order; the client must already follow them all (`join_chat`)."""
+        if not after:
+            return
+        async with self.service.sessions() as session:
+            rows = await messages_after_many(session, after)
+        await self._send_paced(client, rows)
+
+    async def _send_paced(self, client: Client, rows: list[ChatMessage]) -> None:
+        """In chunks of a quarter queue, each when it fits: a backlog longer than the
+        queue reaches a client that reads it, however long it is."""
         chunk = max(1, client.queue_limit // 4)
         for start in range(0, len(rows), chunk):
             if not await client.wait_for_room(chunk):

@@ -66,6 +66,59 @@ class Outbox:
         self.events.append((channel, event))
 
 
+# What a snapshot adds to the chat row, as subqueries correlated to it: a read of many
+# chats (a console's hello) or of a customer's latest chat (a widget's) gets their
+# snapshots in the same statement.
+SNAPSHOT_AGENT_NAME = (
+    select(Agent.name).where(Agent.id == Chat.agent_id).correlate(Chat).scalar_subquery()
+)
+SNAPSHOT_FIRST_MESSAGE = (
+    select(ChatMessage.body)
+    .where(ChatMessage.chat_id == Chat.id, ChatMessage.sender == "customer")
+    .order_by(ChatMessage.seq)
+    .limit(1)
+    .correlate(Chat)
+    .scalar_subquery()
+)
+
+
+def snapshot_view(chat: Chat, agent_name: str | None, first_message: str | None) -> dict[str, Any]:
+    """The chat as clients show it (docs/protocol.md, "snapshot"), from the row and the
+    two values a snapshot reads besides it."""
+    return {
+        "id": chat.id,
+        "state": chat.state.value,
+        "service_id": chat.service_id,
+        "subject": chat.subject,
+        "customer": {
+            "id": chat.customer_id,
+            "name": chat.customer_name,
+            "email": chat.customer_email,
+        },
+        "agent": {"id": chat.agent_id, "name": agent_name} if agent_name is not None else None,
+        "queue_position": None,
+        "estimated_wait_seconds": None,
+        "last_seq": chat.last_seq,
+        "created_at": iso(chat.created_at),
+        "ended_by": chat.ended_by.value if chat.ended_by else None,
+        "end_status": chat.end_status,
+        "ticket_id": chat.ticket_id,
+        "survey": chat.survey.value,
+        "first_message": first_message,
+        # How far each side has received and read (chat/receipts.py).
+        "receipts": receipts_view(chat),
+    }
+
+
+def shown_to_returning_customer(chat: Chat, now: dt.datetime) -> bool:
+    """A returning widget shows its customer's latest chat while it is open, while its
+    survey waits for an answer, and for an hour after it ended."""
+    if chat.state in OPEN_STATES or chat.survey is SurveyState.PENDING:
+        return True
+    ended = chat.ended_at or chat.created_at
+    return (now - ended).total_seconds() < RECENT_CHAT_SECONDS
+
+
 class ChatService:
     def __init__(
         self,
@@ -110,33 +163,7 @@ class ChatService:
         agent_name_value, first_message = (
             await session.execute(select(agent_name, first_line))
         ).one()
-        return {
-            "id": chat.id,
-            "state": chat.state.value,
-            "service_id": chat.service_id,
-            "subject": chat.subject,
-            "customer": {
-                "id": chat.customer_id,
-                "name": chat.customer_name,
-                "email": chat.customer_email,
-            },
-            "agent": (
-                {"id": chat.agent_id, "name": agent_name_value}
-                if agent_name_value is not None
-                else None
-            ),
-            "queue_position": None,
-            "estimated_wait_seconds": None,
-            "last_seq": chat.last_seq,
-            "created_at": iso(chat.created_at),
-            "ended_by": chat.ended_by.value if chat.ended_by else None,
-            "end_status": chat.end_status,
-            "ticket_id": chat.ticket_id,
-            "survey": chat.survey.value,
-            "first_message": first_message,
-            # How far each side has received and read (chat/receipts.py).
-            "receipts": receipts_view(chat),
-        }
+        return snapshot_view(chat, agent_name_value, first_message)
 
     async def _chat_event(
         self, session: AsyncSession, chat: Chat, outbox: Outbox
@@ -199,20 +226,6 @@ class ChatService:
         )
 
     # ----------------------------------------------------------------- customer
-    async def customer_chat(self, customer_id: int) -> Chat | None:
-        """The chat a returning widget should show: the open one, or one just finished."""
-        now = self.clock.now()
-        async with self.sessions() as session:
-            chat = await session.scalar(
-                select(Chat).where(Chat.customer_id == customer_id).order_by(Chat.id.desc())
-            )
-        if chat is None:
-            return None
-        if chat.state in OPEN_STATES or chat.survey is SurveyState.PENDING:
-            return chat
-        ended = chat.ended_at or chat.created_at
-        return chat if (now - ended).total_seconds() < RECENT_CHAT_SECONDS else None
-
     async def start_chat(
         self,
         customer_id: int,
@@ -432,11 +445,14 @@ class ChatService:
 
     async def presence_of(self, agent_id: int) -> dict[str, Any]:
         async with self.sessions() as session:
-            presence = await session.get(AgentPresence, agent_id)
-            open_chats, capacity = await desk.agent_load(session, agent_id)
+            return await self.presence_in(session, agent_id)
+
+    async def presence_in(self, session: AsyncSession, agent_id: int) -> dict[str, Any]:
+        """The `presence` frame, read in the caller's session (one statement)."""
+        status, open_chats, capacity = await desk.presence_and_load(session, agent_id)
         return {
             "type": "presence",
-            "status": presence.status if presence else "offline",
+            "status": status if status is not None else "offline",
             "capacity": capacity,
             "active_chats": open_chats,
         }

@@ -15,12 +15,12 @@ import datetime as dt
 import json
 import logging
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import selectinload
@@ -479,6 +479,35 @@ async def messages_after(
         .where(ChatMessage.chat_id == chat_id, ChatMessage.seq > after_seq)
         .order_by(ChatMessage.seq)
         .limit(limit)
+        .options(selectinload(ChatMessage.attachment))
+    )
+    return list(rows)
+
+
+async def messages_after_many(
+    session: AsyncSession, after: Mapping[int, int], limit: int = 1000
+) -> list[ChatMessage]:
+    """`messages_after` for several chats (`{chat_id: after_seq}`) in one statement, in
+    (chat, seq) order and at most `limit` per chat: a console's hello replays every chat
+    it holds, and one round trip each made a reconnect's cost grow with the chats held."""
+    if not after:
+        return []
+    if len(after) == 1:
+        [(chat_id, seq)] = after.items()
+        return await messages_after(session, chat_id, seq, limit)
+    missed = or_(
+        *(
+            and_(ChatMessage.chat_id == chat_id, ChatMessage.seq > seq)
+            for chat_id, seq in after.items()
+        )
+    )
+    rank = func.row_number().over(partition_by=ChatMessage.chat_id, order_by=ChatMessage.seq)
+    numbered = select(ChatMessage.id, rank.label("rank")).where(missed).subquery()
+    rows = await session.scalars(
+        select(ChatMessage)
+        .join(numbered, numbered.c.id == ChatMessage.id)
+        .where(numbered.c.rank <= limit)
+        .order_by(ChatMessage.chat_id, ChatMessage.seq)
         .options(selectinload(ChatMessage.attachment))
     )
     return list(rows)

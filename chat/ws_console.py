@@ -6,12 +6,13 @@ import asyncio
 import time
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import and_, bindparam, or_, select
 from starlette.websockets import WebSocket
 
 from chat.auth import SESSION_COOKIE, session_agent
 from chat.connection import Client
 from chat.errors import ChatNotFound, ChatRateLimited, DeskError
+from chat.lifecycle import SNAPSHOT_AGENT_NAME, SNAPSHOT_FIRST_MESSAGE, snapshot_view
 from chat.models import Chat
 from chat.protocol import CONSOLE_FRAMES, WS_4401_LOGGED_OUT
 from chat.runtime import Runtime
@@ -20,6 +21,19 @@ from chat.transcripts import NewMessage
 from chat.ws_common import check_origin, refuse, run_socket, store
 from ticketing.db import iso
 from ticketing.models import Agent, AgentRole, TicketStatus
+
+# The chats a console holds (active, or offered to it), each with what its snapshot reads
+# besides the row: one statement for all of them.
+_HELD_CHATS = (
+    select(Chat, SNAPSHOT_AGENT_NAME, SNAPSHOT_FIRST_MESSAGE)
+    .where(
+        or_(
+            and_(Chat.state == ChatState.ACTIVE, Chat.agent_id == bindparam("agent_id")),
+            and_(Chat.state == ChatState.OFFERED, Chat.offered_agent_id == bindparam("agent_id")),
+        )
+    )
+    .order_by(Chat.id)
+)
 
 
 class ConsoleSession:
@@ -45,32 +59,27 @@ class ConsoleSession:
         }
 
     async def hello(self, frame: dict[str, Any]) -> None:
+        """Welcome, then what was missed in every chat held. Two reads whatever the number
+        of chats (snapshots with presence, then the replays): after a `kill -9` half the
+        consoles say hello to the survivor at once (docs/reliability.md, "Found" 3)."""
         runtime, agent = self.runtime, self.agent
         self.client.service_ids = frozenset(s.id for s in agent.services)
         await runtime.hub.add_console(self.client, agent.id)
         self.connection_id = await runtime.dispatcher.open_connection(agent.id)
         now = runtime.clock.now()
+        chats, offers = [], []
         async with runtime.sessions() as session:
-            rows = await session.scalars(
-                select(Chat)
-                .where(
-                    or_(
-                        and_(Chat.state == ChatState.ACTIVE, Chat.agent_id == agent.id),
-                        and_(Chat.state == ChatState.OFFERED, Chat.offered_agent_id == agent.id),
-                    )
-                )
-                .order_by(Chat.id)
-            )
-            chats, offers = [], []
-            for chat in rows:
-                snap = runtime.receipts.overlay(await runtime.service.snapshot(session, chat))
+            for chat, agent_name, first_message in await session.execute(
+                _HELD_CHATS, {"agent_id": agent.id}
+            ):
+                snap = runtime.receipts.overlay(snapshot_view(chat, agent_name, first_message))
                 if chat.state is ChatState.ACTIVE:
                     chats.append(snap)
                 elif chat.offer_expires_at and chat.offer_expires_at > now:
                     offers.append({"chat": snap, "expires_at": iso(chat.offer_expires_at)})
+            presence = await runtime.service.presence_in(session, agent.id)
         if not runtime.hub.desk_services:
             await runtime.hub.refresh_desk()
-        presence = await runtime.service.presence_of(agent.id)
         mine = [e for e in runtime.hub.queue if e["service_id"] in self.client.service_ids]
         self.client.last_queue = mine
         self.client.send(
@@ -84,10 +93,11 @@ class ConsoleSession:
                 "services": runtime.hub.desk_services,
             }
         )
+        # Follow every chat before reading what was missed, so nothing stored meanwhile
+        # falls between the replay and the live events.
+        await asyncio.gather(*(runtime.hub.join_chat(self.client, s["id"]) for s in chats))
         seen = frame.get("chats") or {}
-        for snap in chats:
-            await runtime.hub.join_chat(self.client, snap["id"])
-            await runtime.hub.replay(self.client, snap["id"], seen.get(snap["id"], 0))
+        await runtime.hub.replay_many(self.client, {s["id"]: seen.get(s["id"], 0) for s in chats})
 
     async def _my_chat(self, chat_id: int) -> int:
         """The chat if this agent may act in it; admins may join any open chat."""

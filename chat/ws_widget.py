@@ -6,7 +6,9 @@ import logging
 import time
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Row, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 from starlette.websockets import WebSocket
 
 from chat import audit
@@ -20,6 +22,12 @@ from chat.errors import (
     TooManyChats,
 )
 from chat.identity import IdentityRefused, VerifiedIdentity, verify_identity
+from chat.lifecycle import (
+    SNAPSHOT_AGENT_NAME,
+    SNAPSHOT_FIRST_MESSAGE,
+    shown_to_returning_customer,
+    snapshot_view,
+)
 from chat.models import Chat
 from chat.protocol import WIDGET_FRAMES
 from chat.runtime import Runtime
@@ -31,6 +39,19 @@ from ticketing.models import Customer
 from ticketing.notifications import send_transcript
 
 log = logging.getLogger("chat.widget")
+
+
+# A returning customer (by token or signed identity) with their latest chat and
+# that chat's snapshot extras, all in one statement.
+_latest = aliased(Chat)
+_RETURNING_CUSTOMER = select(Customer, Chat, SNAPSHOT_AGENT_NAME, SNAPSHOT_FIRST_MESSAGE).outerjoin(
+    Chat,
+    Chat.id
+    == select(func.max(_latest.id))
+    .where(_latest.customer_id == Customer.id)
+    .correlate(Customer)
+    .scalar_subquery(),
+)
 
 
 class WidgetSession:
@@ -63,46 +84,28 @@ class WidgetSession:
         }
 
     async def hello(self, frame: dict[str, Any]) -> None:
+        """Welcome, the lines missed since `last_seq`, and the survey if still unanswered.
+        Two reads on a resume (customer with its latest chat and snapshot, then the
+        replay) and no write unless a customer is new or changed: after a `kill -9` half
+        the widgets say hello to the survivor at once (docs/reliability.md, "Found" 3)."""
         runtime = self.runtime
         site = frame.get("site") or self.origin
         if site not in allowed_origins(runtime.settings, runtime.widget.origins):
             site = self.origin
         customer_id = runtime.tokens.verify(frame.get("token"), site)
         identity = self._verified_identity(frame.get("user"))
-        async with transaction(runtime.sessions) as session:
-            if identity is not None:
-                # The host site vouches for this person: the same customer on every device.
-                customer = await session.scalar(
-                    select(Customer).where(Customer.external_id == identity.identifier)
-                )
-                if customer is None:
-                    customer = Customer(
-                        external_id=identity.identifier,
-                        name="",
-                        lang=(frame.get("lang") or "en")[:10],
-                    )
-                    session.add(customer)
-                customer.name = identity.name or customer.name
-                customer.email = identity.email or customer.email
-                await session.flush()
-            else:
-                customer = await session.get(Customer, customer_id) if customer_id else None
-                if customer is not None and customer.external_id is not None:
-                    customer = None  # a verified customer's chats need their signature
-                if customer is None:
-                    customer = Customer(name="", lang=(frame.get("lang") or "en")[:10])
-                    session.add(customer)
-                    await session.flush()
         self.verified = identity is not None
+        async with runtime.sessions() as session:
+            found = await self._returning(session, customer_id, identity)
+            customer = self._customer(session, found, identity, frame.get("lang"))
+            chat, snapshot = self._chat_to_resume(found, customer)
+            if session.new or session.dirty:
+                await session.commit()
         self.client.customer_id = customer.id
         self.name = customer.name
         runtime.hub.add_widget(self.client)
-        chat = None if self._must_verify() else await runtime.service.customer_chat(customer.id)
-        snapshot = None
         if chat is not None:
             self.chat_id = chat.id
-            async with runtime.sessions() as session:
-                snapshot = runtime.receipts.overlay(await runtime.service.snapshot(session, chat))
             self.name = chat.customer_name or self.name
         if not runtime.hub.desk_services:
             await runtime.hub.refresh_desk()
@@ -127,6 +130,59 @@ class WidgetSession:
         # Only this client is new: a local refresh sends its queue position; other
         # processes needn't recompute anything for a page view.
         runtime.hub.request_refresh()
+
+    async def _returning(
+        self, session: AsyncSession, customer_id: int | None, identity: VerifiedIdentity | None
+    ) -> Row[Any] | None:
+        """The customer the token or the signed identity names, with their latest chat and
+        what its snapshot reads besides the row, in one statement; None if no such one."""
+        if identity is not None:
+            which = Customer.external_id == identity.identifier
+        elif customer_id:
+            which = Customer.id == customer_id
+        else:
+            return None
+        return (await session.execute(_RETURNING_CUSTOMER.where(which))).first()
+
+    def _customer(
+        self,
+        session: AsyncSession,
+        found: Row[Any] | None,
+        identity: VerifiedIdentity | None,
+        lang: str | None,
+    ) -> Customer:
+        """Who this widget is: the signed identity's customer (made or updated), the
+        token's, or a new one. Only a new or changed customer is written."""
+        customer: Customer | None = found[0] if found is not None else None
+        lang = (lang or "en")[:10]
+        if identity is not None:
+            # The host site vouches for this person: the same customer on every device.
+            if customer is None:
+                customer = Customer(external_id=identity.identifier, name="", lang=lang)
+                session.add(customer)
+            if identity.name and identity.name != customer.name:
+                customer.name = identity.name
+            if identity.email and identity.email != customer.email:
+                customer.email = identity.email
+            return customer
+        if customer is not None and customer.external_id is not None:
+            customer = None  # a verified customer's chats need their signature
+        if customer is None:
+            customer = Customer(name="", lang=lang)
+            session.add(customer)
+        return customer
+
+    def _chat_to_resume(
+        self, found: Row[Any] | None, customer: Customer
+    ) -> tuple[Chat | None, dict[str, Any] | None]:
+        """The returning customer's chat to show (open, survey pending, or recently ended)
+        and its snapshot; none for a new customer or one who must first be verified."""
+        if found is None or found[0] is not customer or found[1] is None or self._must_verify():
+            return None, None
+        chat: Chat = found[1]
+        if not shown_to_returning_customer(chat, self.runtime.clock.now()):
+            return None, None
+        return chat, self.runtime.receipts.overlay(snapshot_view(chat, found[2], found[3]))
 
     def _verified_identity(self, user: object) -> VerifiedIdentity | None:
         if not user:

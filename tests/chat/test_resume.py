@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 
 from chat.models import ChatMessage
+from chat.transcripts import messages_after_many
 from tests.conftest import Backend
 from tests.support import LiveDesk, start_desk
 
@@ -150,3 +151,60 @@ async def test_a_backlog_longer_than_the_send_queue_is_replayed_whole(
         assert seqs == sorted(seqs) and len(set(seqs)) == 60
         await ana.say("all caught up")  # the socket is still open and working
         await bea.expect("message", lambda f: f["body"] == "all caught up")
+
+
+async def test_a_console_gets_the_missed_lines_of_every_chat_it_holds_in_order(
+    desk: LiveDesk,
+) -> None:
+    """A console's hello replays all its chats from one read: for each chat, in id order,
+    the lines after the seq it gave (all of them for a chat it didn't name), none twice."""
+    bea = await desk.agent("Bea", capacity=3)
+    customers = [await desk.customer() for _ in range(3)]
+    chat_ids = []
+    for n, customer in enumerate(customers):
+        chat = await customer.start_chat(message=f"first from {n}")
+        await bea.next_offer(chat["id"])
+        await bea.accept(chat["id"])
+        chat_ids.append(chat["id"])
+    seen = {}
+    for n, customer in enumerate(customers[:2]):
+        seen[chat_ids[n]] = (await customer.say(f"seen {n}"))["seq"]
+        await bea.expect("message", lambda f, n=n: f["body"] == f"seen {n}")
+    bea.drop()
+    for n, customer in enumerate(customers):
+        await customer.say(f"missed {n}")
+    bea.frames.clear()
+
+    welcome = await bea.connect(seen=seen)
+    assert [c["id"] for c in welcome["chats"]] == sorted(chat_ids)
+    assert [c["first_message"] for c in welcome["chats"]] == [f"first from {n}" for n in range(3)]
+    assert [c["agent"]["name"] for c in welcome["chats"]] == ["Bea"] * 3
+    await bea.expect("message", lambda f: f["body"] == "missed 2")
+    replayed = [(f["chat_id"], f["body"]) for f in bea.seen("message")]
+    assert replayed == [
+        (chat_ids[0], "missed 0"),
+        (chat_ids[1], "missed 1"),
+        (chat_ids[2], "first from 2"),
+        (chat_ids[2], "Bea joined the chat"),
+        (chat_ids[2], "missed 2"),
+    ]
+
+
+async def test_a_replay_of_several_chats_keeps_the_limit_per_chat(desk: LiveDesk) -> None:
+    bea = await desk.agent("Bea", capacity=2)
+    chat_ids = []
+    for n in range(2):
+        customer = await desk.customer()
+        chat = await customer.start_chat(message=f"first from {n}")
+        await bea.next_offer(chat["id"])
+        await bea.accept(chat["id"])
+        await customer.say(f"then {n}")
+        chat_ids.append(chat["id"])
+    async with desk.runtime.sessions() as session:
+        rows = await messages_after_many(session, {chat_ids[1]: 1, chat_ids[0]: 0}, limit=2)
+    assert [(row.chat_id, row.seq) for row in rows] == [
+        (chat_ids[0], 1),
+        (chat_ids[0], 2),
+        (chat_ids[1], 2),
+        (chat_ids[1], 3),
+    ]
