@@ -18,6 +18,7 @@ previous message), so a slow server shows up as latency instead of hiding it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import math
 import time
@@ -37,6 +38,7 @@ from bench.metrics import Sampler, percentile
 Side = Literal["customer", "agent"]
 SIDES: tuple[Side, Side] = ("customer", "agent")
 OPEN_TIMEOUT_SECONDS = 30.0
+KEEPALIVE_SECONDS = 25.0
 MAX_FRAME_BYTES = 1 << 20
 LOREM = (
     "Hello, I have a question about my last invoice and the plan we are on, "
@@ -264,12 +266,22 @@ async def _read_loop(
         pass
 
 
+async def _keep_alive(ws: ClientConnection) -> None:
+    """The widget's and console's application `ping`, every 25 s (docs/protocol.md)."""
+    with contextlib.suppress(ConnectionClosed):
+        while True:
+            await asyncio.sleep(KEEPALIVE_SECONDS)
+            await ws.send('{"type":"ping"}')
+
+
 class _Sockets:
     """Open client sockets, their reader tasks, and how many there are."""
 
-    def __init__(self, url: str, compression: str | None) -> None:
+    def __init__(self, url: str, compression: str | None, keepalive: bool = False) -> None:
         self.url = url
         self.compression = compression
+        # Chatdesk closes a socket silent for WS_IDLE_SECONDS; its clients ping every 25 s.
+        self.keepalive = keepalive
         self.open = 0
         self.readers: set[asyncio.Task[None]] = set()
 
@@ -297,10 +309,13 @@ class _Sockets:
     async def _read(
         self, ws: ClientConnection, on_frame: Callable[[dict[str, Any], float], None]
     ) -> None:
+        pinger = asyncio.create_task(_keep_alive(ws)) if self.keepalive else None
         try:
             await _read_loop(ws, on_frame)
         finally:
             self.open -= 1
+            if pinger is not None:
+                pinger.cancel()
 
     async def close_all(self, sockets: list[ClientConnection]) -> None:
         await asyncio.gather(*(ws.close() for ws in sockets), return_exceptions=True)
@@ -440,11 +455,13 @@ class ChatdeskDriver(Driver):
         self.base_url = base_url
         self.service_id = service_id
         self.logins = logins
-        self.sockets = _Sockets(ws_url, compression)
+        self.sockets = _Sockets(ws_url, compression, keepalive=True)
         # Customers on another server process than the consoles (base URL, ws URL): every
         # chat then crosses processes, through the bus.
         self.widget_base_url, widget_ws = widget_urls or (base_url, ws_url)
-        self.widget_sockets = _Sockets(widget_ws, compression) if widget_urls else self.sockets
+        self.widget_sockets = (
+            _Sockets(widget_ws, compression, keepalive=True) if widget_urls else self.sockets
+        )
         self.customer_ws: dict[ChatRun, ClientConnection] = {}
         self.consoles: list[ClientConnection] = []
 

@@ -215,8 +215,8 @@ async def run(
             f"{rss0 // 1024} MiB before → {rss1 // 1024} MiB with them open "
             f"({rss2 // 1024} MiB after the idle period): {per_socket:.1f} KiB per socket\n"
             f"idle CPU {100 * cpu / wall:.1f} % of a core over {wall:.0f} s "
-            f"(application pings every {PING_SECONDS:g} s per socket; server websocket pings "
-            f"every 20 s)"
+            f"(application pings every {PING_SECONDS:g} s per socket; no websocket-level "
+            f"pings: the server closes a socket silent for WS_IDLE_SECONDS)"
         )
 
 

@@ -28,6 +28,8 @@ from bench.loadgen import login
 WELCOME_TIMEOUT_SECONDS = 10.0
 RESEND_AFTER_SECONDS = 3.0
 IDLE_RESYNC_SECONDS = 5.0
+# The real clients' keep-alive (static/lib/socket.js): the server closes a silent socket.
+PING_SECONDS = 25.0
 
 
 @dataclass
@@ -235,12 +237,17 @@ class Peer:
                 self._send_one(chat_id, client_id)
 
     async def _resend_loop(self) -> None:
-        """Unacknowledged for a while (an error, a lost frame): send again, same client id."""
+        """Unacknowledged for a while (an error, a lost frame): send again, same client id.
+        Also the keep-alive `ping` every 25 s, as the widget and the console send it."""
+        pinged_at = time.perf_counter()
         while True:
             await asyncio.sleep(0.5)
             if not self.online.is_set():
                 continue
             now = time.perf_counter()
+            if now - pinged_at >= PING_SECONDS:
+                self.send({"type": "ping"})
+                pinged_at = now
             for chat_id, queue in self.pending.items():
                 head = next(iter(queue.values()), None)
                 if head is not None and now - head.sent_at > RESEND_AFTER_SECONDS:
