@@ -287,6 +287,14 @@ class AgentConsole(Peer):
     async def next_offer(self, chat_id: int | None = None) -> dict[str, Any]:
         return await self.expect("offer", lambda f: chat_id is None or f["chat"]["id"] == chat_id)
 
+    async def take(self, customer: Customer, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        """The customer starts a chat (`Customer.start_chat`'s arguments) and this agent
+        is offered it and accepts. Returns the chat as the customer got it."""
+        chat = await customer.start_chat(*args, **kwargs)
+        await self.next_offer(chat["id"])
+        await self.accept(chat["id"])
+        return chat
+
     async def accept(self, chat_id: int) -> dict[str, Any]:
         await self.send({"type": "accept", "chat_id": chat_id})
         return await self.expect(

@@ -179,9 +179,7 @@ async def test_who_may_send_and_fetch_a_chats_files(desk: LiveDesk) -> None:
     agent_y = await desk.agent("Yara", services=[BILLING], online=False)
     admin = await desk.agent("Ada", admin=True, online=False)
     a, b = await desk.customer(), await desk.customer()
-    chat = await a.start_chat(service_id=SUPPORT)
-    await agent_x.next_offer(chat["id"])
-    await agent_x.accept(chat["id"])
+    chat = await agent_x.take(a, service_id=SUPPORT)
     png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
     async with AsyncExitStack() as stack:
         clients = {

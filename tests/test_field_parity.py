@@ -70,9 +70,7 @@ async def _a_chat_that_became_a_ticket(
 ) -> tuple[Customer, AgentConsole, int, int]:
     bea = await desk.agent("Bea", services=[SUPPORT])
     ana = await desk.customer()
-    chat = await ana.start_chat(name="Ana", email="ana@example.com", message="My invoice is wrong")
-    await bea.next_offer(chat["id"])
-    await bea.accept(chat["id"])
+    chat = await bea.take(ana, name="Ana", email="ana@example.com", message="My invoice is wrong")
     await ana.expect("assigned")
     await bea.say(chat["id"], "Let me check that for you.")
     await ana.say("Thanks, it is INV-7.")

@@ -21,9 +21,7 @@ async def bob_waits_for_busy_bea(
     admin = await desk.agent("Ada", admin=True, online=False)
     bea = await desk.agent("Bea", capacity=1)
     ana, bob = await desk.customer(), await desk.customer()
-    first = await ana.start_chat()
-    await bea.next_offer(first["id"])
-    await bea.accept(first["id"])
+    await bea.take(ana)
     return admin, bea, await bob.start_chat(name="Bob")
 
 
@@ -90,9 +88,7 @@ async def test_admin_settings_refuse_bad_input_and_non_admins(desk: LiveDesk) ->
 async def test_the_signed_survey_link_rates_the_ticket_once(desk: LiveDesk) -> None:
     bea = await desk.agent("Bea")
     ana = await desk.customer()
-    chat = await ana.start_chat()
-    await bea.next_offer(chat["id"])
-    await bea.accept(chat["id"])
+    chat = await bea.take(ana)
     await bea.end(chat["id"])
     survey = await ana.expect("survey")
     token = survey_link_token(desk.runtime.settings.secret_key, survey["ticket_id"])

@@ -214,9 +214,7 @@ async def test_in_a_chat_the_list_fits_its_service_and_is_filled_in(desk: LiveDe
     admin = await desk.agent("Ada", admin=True, online=False)
     bea = await desk.agent("Bea Lima", services=[SUPPORT])
     ana = await desk.customer()
-    chat = await ana.start_chat(service_id=SUPPORT, name="Ana Souza")
-    await bea.next_offer(chat["id"])
-    await bea.accept(chat["id"])
+    chat = await bea.take(ana, service_id=SUPPORT, name="Ana Souza")
     async with _http(desk, admin) as ada_http, _http(desk, bea) as http:
         await _add(ada_http, shortcut="refund", shared=True, service_id=BILLING)
         await _add(

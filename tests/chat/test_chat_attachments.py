@@ -32,9 +32,7 @@ async def active_chat(desk: LiveDesk) -> tuple[Customer, AgentConsole, int]:
     """Ana chatting with Bea."""
     bea = await desk.agent("Bea")
     ana = await desk.customer()
-    chat = await ana.start_chat()
-    await bea.next_offer(chat["id"])
-    await bea.accept(chat["id"])
+    chat = await bea.take(ana)
     await ana.expect("assigned")
     return ana, bea, chat["id"]
 

@@ -45,9 +45,7 @@ async def test_a_chat_both_ways_over_deflate_without_context_takeover(desk: Live
         assert deflate.local_no_context_takeover and deflate.remote_no_context_takeover
     to_ana, to_bea = compressed_frames(ana), compressed_frames(bea)
 
-    chat = await ana.start_chat(message="Hi, my invoice is wrong")
-    await bea.next_offer(chat["id"])
-    await bea.accept(chat["id"])
+    chat = await bea.take(ana, message="Hi, my invoice is wrong")
     await bea.expect("message", lambda f: f["body"] == "Hi, my invoice is wrong")
     await bea.say(chat["id"], "Hello Ana, let me look.")
     await ana.message("Hello Ana, let me look.")

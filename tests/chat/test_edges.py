@@ -44,9 +44,7 @@ BAD_FRAMES: list[tuple[str | bytes, str]] = [
 async def test_bad_frames_get_error_frames_and_change_nothing(desk: LiveDesk) -> None:
     bea = await desk.agent("Bea")
     ana = await desk.customer()
-    chat = await ana.start_chat()
-    await bea.next_offer(chat["id"])
-    await bea.accept(chat["id"])
+    await bea.take(ana)
     before = await _counts(desk)
     for raw, code in BAD_FRAMES:
         await ana.send(raw)  # type: ignore[arg-type]
@@ -116,9 +114,7 @@ async def test_a_token_from_another_customer_cannot_be_forged(desk: LiveDesk) ->
 async def test_an_agent_cannot_touch_a_chat_that_is_not_theirs(desk: LiveDesk) -> None:
     bea = await desk.agent("Bea")
     ana = await desk.customer()
-    chat = await ana.start_chat()
-    await bea.next_offer(chat["id"])
-    await bea.accept(chat["id"])
+    chat = await bea.take(ana)
     carl = await desk.agent("Carl")
     for frame in [
         {"type": "message", "chat_id": chat["id"], "client_id": "x", "body": "hijack"},

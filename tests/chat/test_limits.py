@@ -76,9 +76,7 @@ async def test_a_chat_flooded_with_messages_gets_rate_limited(tight_desk: LiveDe
     desk = tight_desk
     bea = await desk.agent("Bea")
     ana = await desk.customer()
-    chat = await ana.start_chat()
-    await bea.next_offer(chat["id"])
-    await bea.accept(chat["id"])
+    chat = await bea.take(ana)
     codes = []
     for n in range(8):
         await ana.send({"type": "message", "client_id": f"m{n}", "body": f"spam {n}"})

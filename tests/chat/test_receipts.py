@@ -215,9 +215,7 @@ async def test_files_and_receipts_cross_processes(shared_backend: Backend, bus_p
         bea = await two.agent("Bea")
         ana = Customer(one, site=site)
         await ana.connect()
-        chat = await ana.start_chat()
-        await bea.next_offer(chat["id"])
-        await bea.accept(chat["id"])
+        chat = await bea.take(ana)
         await ana.expect("assigned")
 
         sent = await ana.send_file(PNG, "photo.png")  # token issued for the shop's site

@@ -13,9 +13,7 @@ from tests.support import LiveDesk, start_desk
 async def test_a_customer_who_reconnects_gets_what_they_missed_in_order(desk: LiveDesk) -> None:
     bea = await desk.agent("Bea")
     ana = await desk.customer()
-    chat = await ana.start_chat()
-    await bea.next_offer(chat["id"])
-    await bea.accept(chat["id"])
+    chat = await bea.take(ana)
     await ana.say("before the tunnel")
     ana.drop()
     for n in range(3):
@@ -36,9 +34,7 @@ async def test_a_customer_who_reconnects_gets_what_they_missed_in_order(desk: Li
 async def test_a_resent_message_is_stored_once_and_acked_with_the_same_seq(desk: LiveDesk) -> None:
     bea = await desk.agent("Bea")
     ana = await desk.customer()
-    chat = await ana.start_chat()
-    await bea.next_offer(chat["id"])
-    await bea.accept(chat["id"])
+    await bea.take(ana)
     first = await ana.say("only once please", client_id="c-1")
     ana.drop()
     await ana.connect()
@@ -54,9 +50,7 @@ async def test_a_resent_message_is_stored_once_and_acked_with_the_same_seq(desk:
 async def test_a_client_that_sees_a_gap_can_fetch_it(desk: LiveDesk) -> None:
     bea = await desk.agent("Bea")
     ana = await desk.customer()
-    chat = await ana.start_chat()
-    await bea.next_offer(chat["id"])
-    await bea.accept(chat["id"])
+    chat = await bea.take(ana)
     for n in range(4):
         await bea.say(chat["id"], f"line {n}")
     await ana.send({"type": "fetch", "after_seq": 2})
@@ -78,9 +72,7 @@ async def test_a_page_reload_resumes_the_same_chat_with_the_token(desk: LiveDesk
 async def test_the_survey_is_offered_once_and_answered_once(desk: LiveDesk) -> None:
     bea = await desk.agent("Bea")
     ana = await desk.customer()
-    chat = await ana.start_chat()
-    await bea.next_offer(chat["id"])
-    await bea.accept(chat["id"])
+    chat = await bea.take(ana)
     await bea.end(chat["id"])
     await ana.expect("survey")
 
@@ -138,9 +130,7 @@ async def test_a_backlog_longer_than_the_send_queue_is_replayed_whole(
     ) as desk:
         bea = await desk.agent("Bea")
         ana = await desk.customer()
-        chat = await ana.start_chat()
-        await bea.next_offer(chat["id"])
-        await bea.accept(chat["id"])
+        chat = await bea.take(ana)
         ana.drop()
         for n in range(60):
             await bea.say(chat["id"], f"missed {n}")
@@ -162,9 +152,7 @@ async def test_a_console_gets_the_missed_lines_of_every_chat_it_holds_in_order(
     customers = [await desk.customer() for _ in range(3)]
     chat_ids = []
     for n, customer in enumerate(customers):
-        chat = await customer.start_chat(message=f"first from {n}")
-        await bea.next_offer(chat["id"])
-        await bea.accept(chat["id"])
+        chat = await bea.take(customer, message=f"first from {n}")
         chat_ids.append(chat["id"])
     seen = {}
     for n, customer in enumerate(customers[:2]):
@@ -195,9 +183,7 @@ async def test_a_replay_of_several_chats_keeps_the_limit_per_chat(desk: LiveDesk
     chat_ids = []
     for n in range(2):
         customer = await desk.customer()
-        chat = await customer.start_chat(message=f"first from {n}")
-        await bea.next_offer(chat["id"])
-        await bea.accept(chat["id"])
+        chat = await bea.take(customer, message=f"first from {n}")
         await customer.say(f"then {n}")
         chat_ids.append(chat["id"])
     async with desk.runtime.sessions() as session:

@@ -52,9 +52,7 @@ async def _got_offer(console: AgentConsole, chat_id: int) -> bool:
 async def test_an_agent_at_capacity_gets_no_more_until_a_chat_ends(desk: LiveDesk) -> None:
     bea = await desk.agent("Bea", capacity=1)
     ana, bob = await desk.customer(), await desk.customer()
-    first = await ana.start_chat(name="Ana")
-    await bea.next_offer(first["id"])
-    await bea.accept(first["id"])
+    first = await bea.take(ana, name="Ana")
     second = await bob.start_chat(name="Bob")
     queued = await bob.expect("queue")
     assert queued["queue_position"] == 1
@@ -68,9 +66,7 @@ async def test_an_agent_at_capacity_gets_no_more_until_a_chat_ends(desk: LiveDes
 async def test_the_least_loaded_agent_gets_the_next_chat(desk: LiveDesk) -> None:
     bea = await desk.agent("Bea", capacity=3)
     ana = await desk.customer()
-    first = await ana.start_chat()
-    await bea.next_offer(first["id"])
-    await bea.accept(first["id"])
+    await bea.take(ana)
     carl = await desk.agent("Carl", capacity=3)
     bob = await desk.customer()
     second = await bob.start_chat(name="Bob")
@@ -103,9 +99,7 @@ async def test_queue_position_counts_down_as_chats_are_taken(desk: LiveDesk) -> 
 async def test_a_chat_nobody_takes_becomes_a_missed_chat_and_a_new_ticket(desk: LiveDesk) -> None:
     bea = await desk.agent("Bea", capacity=1)
     ana, bob = await desk.customer(), await desk.customer()
-    busy = await ana.start_chat()
-    await bea.next_offer(busy["id"])
-    await bea.accept(busy["id"])
+    await bea.take(ana)
     chat = await bob.start_chat(name="Bob", message="Anyone there?")
 
     await desk.sweep(seconds=desk.runtime.settings.max_wait_seconds + 1)
@@ -133,9 +127,7 @@ async def test_a_vanished_agent_gets_a_grace_period_then_chats_go_back_in_front(
 ) -> None:
     bea = await desk.agent("Bea", capacity=2)
     ana = await desk.customer()
-    chat = await ana.start_chat()
-    await bea.next_offer(chat["id"])
-    await bea.accept(chat["id"])
+    chat = await bea.take(ana)
     bea.drop()
     await asyncio.sleep(0.3)  # the server notices the socket is gone
 
@@ -153,9 +145,7 @@ async def test_a_vanished_agent_gets_a_grace_period_then_chats_go_back_in_front(
 async def test_an_agent_who_reconnects_within_grace_keeps_the_chat(desk: LiveDesk) -> None:
     bea = await desk.agent("Bea")
     ana = await desk.customer()
-    chat = await ana.start_chat()
-    await bea.next_offer(chat["id"])
-    await bea.accept(chat["id"])
+    chat = await bea.take(ana)
     await bea.say(chat["id"], "one moment")
     bea.drop()
     await ana.say("are you there?")
@@ -172,9 +162,7 @@ async def test_transfer_to_another_service_puts_the_chat_in_that_queue(desk: Liv
     bea = await desk.agent("Bea", services=[SUPPORT])
     bill = await desk.agent("Bill", services=[BILLING])
     ana = await desk.customer()
-    chat = await ana.start_chat(service_id=SUPPORT)
-    await bea.next_offer(chat["id"])
-    await bea.accept(chat["id"])
+    chat = await bea.take(ana, service_id=SUPPORT)
     await bea.send({"type": "transfer", "chat_id": chat["id"], "service_id": BILLING})
     await bea.expect("chat_removed", lambda f: f["chat_id"] == chat["id"])
     offer = await bill.next_offer(chat["id"])
@@ -187,9 +175,7 @@ async def test_transfer_to_another_service_puts_the_chat_in_that_queue(desk: Liv
 async def test_transfer_to_a_named_agent_offers_it_to_them(desk: LiveDesk) -> None:
     bea = await desk.agent("Bea")
     ana = await desk.customer()
-    chat = await ana.start_chat()
-    await bea.next_offer(chat["id"])
-    await bea.accept(chat["id"])
+    chat = await bea.take(ana)
     carl = await desk.agent("Carl")
     await bea.send({"type": "transfer", "chat_id": chat["id"], "agent_id": carl.agent.id})
     await carl.next_offer(chat["id"])
@@ -201,9 +187,7 @@ async def test_transfer_to_a_named_agent_offers_it_to_them(desk: LiveDesk) -> No
 async def test_a_silent_customer_ends_the_chat_by_inactivity(desk: LiveDesk) -> None:
     bea = await desk.agent("Bea")
     ana = await desk.customer()
-    chat = await ana.start_chat()
-    await bea.next_offer(chat["id"])
-    await bea.accept(chat["id"])
+    await bea.take(ana)
     await desk.sweep(seconds=desk.runtime.settings.customer_inactivity_seconds + 1)
     ended = await ana.expect("ended")
     assert ended["ended_by"] == "inactivity"
@@ -215,9 +199,7 @@ async def test_both_sides_ending_at_once_make_exactly_one_ticket(desk: LiveDesk)
     pairs = []
     for i in range(5):
         customer = await desk.customer()
-        chat = await customer.start_chat(name=f"C{i}")
-        await bea.next_offer(chat["id"])
-        await bea.accept(chat["id"])
+        chat = await bea.take(customer, name=f"C{i}")
         pairs.append((customer, chat["id"]))
     service = desk.runtime.service
 

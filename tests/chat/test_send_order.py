@@ -56,9 +56,7 @@ async def test_a_message_sent_during_a_failing_commit_waits_for_the_refused_one(
 ) -> None:
     bea = await desk.agent("Bea")
     ana = await desk.customer()
-    chat = await ana.start_chat(message="Hello")
-    await bea.next_offer(chat["id"])
-    await bea.accept(chat["id"])
+    chat = await bea.take(ana, message="Hello")
     writer = desk.runtime.writer
 
     async def second_arrives() -> None:

@@ -24,9 +24,7 @@ async def test_a_customer_on_one_instance_chats_with_an_agent_on_the_other(
         bea = await two.agent("Bea")
         ana = Customer(one, site=site)
         await ana.connect()
-        chat = await ana.start_chat()
-        await bea.next_offer(chat["id"])
-        await bea.accept(chat["id"])
+        chat = await bea.take(ana)
         assert (await ana.expect("assigned"))["agent"]["name"] == "Bea"
         await ana.say("hello from instance one")
         await bea.expect("message", lambda f: f["body"] == "hello from instance one")

@@ -29,9 +29,7 @@ async def test_a_postgres_restart_gives_clear_errors_then_recovers_without_loss(
         async with start_desk(pg.url, None, f"pg-{uuid.uuid4().hex[:8]}") as desk:
             bea = await desk.agent("Bea")
             ana = await desk.customer()
-            chat = await ana.start_chat()
-            await bea.next_offer(chat["id"])
-            await bea.accept(chat["id"])
+            await bea.take(ana)
             await ana.say("before the outage")
 
             await asyncio.to_thread(pg.stop)
@@ -70,9 +68,7 @@ async def test_a_redis_restart_leaves_a_gap_that_is_filled_from_the_database(
         async with start_desk(backend_sqlite_path, redis.url, f"rd-{uuid.uuid4().hex[:8]}") as desk:
             bea = await desk.agent("Bea")
             ana = await desk.customer()
-            chat = await ana.start_chat()
-            await bea.next_offer(chat["id"])
-            await bea.accept(chat["id"])
+            chat = await bea.take(ana)
             await bea.say(chat["id"], "one")
             await ana.message("one")
 
@@ -106,9 +102,7 @@ async def test_a_client_that_stops_reading_is_disconnected_and_memory_stays_boun
     ) as desk:
         bea = await desk.agent("Bea")
         ana = await desk.customer()
-        chat = await ana.start_chat()
-        await bea.next_offer(chat["id"])
-        await bea.accept(chat["id"])
+        chat = await bea.take(ana)
         assert ana.ws is not None
         # The customer's browser tab freezes (and its small receive window fills quickly).
         sock = ana.ws.transport.get_extra_info("socket")

@@ -31,9 +31,7 @@ async def test_a_chat_emits_started_ended_created_and_survey_events(
 ) -> None:
     bea = await desk.agent("Bea")
     ana = await desk.customer()
-    chat = await ana.start_chat()
-    await bea.next_offer(chat["id"])
-    await bea.accept(chat["id"])
+    chat = await bea.take(ana)
     await bea.end(chat["id"])
     await ana.expect("survey")
     await ana.send({"type": "rate", "rating": 5})
