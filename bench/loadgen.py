@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import json
 import math
+import random
 import time
 import urllib.request
 import uuid
@@ -38,8 +39,21 @@ from bench.metrics import Sampler, percentile
 Side = Literal["customer", "agent"]
 SIDES: tuple[Side, Side] = ("customer", "agent")
 OPEN_TIMEOUT_SECONDS = 30.0
-KEEPALIVE_SECONDS = 25.0
+# The real clients' keep-alive (static/lib/socket.js): the server closes a silent socket.
+PING_SECONDS = 25.0
 MAX_FRAME_BYTES = 1 << 20
+
+
+async def keep_alive(ws: ClientConnection) -> None:
+    """The widget's and console's application `ping` every 25 s, for a socket that has no
+    other reason to speak; the first one at a random point, as many clients start at once."""
+    with contextlib.suppress(ConnectionClosed):
+        await asyncio.sleep(random.uniform(0, PING_SECONDS))
+        while True:
+            await ws.send('{"type":"ping"}')
+            await asyncio.sleep(PING_SECONDS)
+
+
 LOREM = (
     "Hello, I have a question about my last invoice and the plan we are on, "
     "could you please check what happened with the payment this month? "
@@ -266,14 +280,6 @@ async def _read_loop(
         pass
 
 
-async def _keep_alive(ws: ClientConnection) -> None:
-    """The widget's and console's application `ping`, every 25 s (docs/protocol.md)."""
-    with contextlib.suppress(ConnectionClosed):
-        while True:
-            await asyncio.sleep(KEEPALIVE_SECONDS)
-            await ws.send('{"type":"ping"}')
-
-
 class _Sockets:
     """Open client sockets, their reader tasks, and how many there are."""
 
@@ -309,7 +315,7 @@ class _Sockets:
     async def _read(
         self, ws: ClientConnection, on_frame: Callable[[dict[str, Any], float], None]
     ) -> None:
-        pinger = asyncio.create_task(_keep_alive(ws)) if self.keepalive else None
+        pinger = asyncio.create_task(keep_alive(ws)) if self.keepalive else None
         try:
             await _read_loop(ws, on_frame)
         finally:

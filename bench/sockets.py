@@ -28,7 +28,6 @@ import asyncio
 import contextlib
 import datetime as dt
 import json
-import random
 import time
 import uuid
 
@@ -41,9 +40,9 @@ from bench.conversions import _seed
 from bench.faults.clients import Agent
 from bench.faults.cluster import cluster
 from bench.faults.scenario import stamp
+from bench.loadgen import PING_SECONDS, keep_alive
 from bench.metrics import cpu_seconds, rss_kb
 
-PING_SECONDS = 25.0  # docs/protocol.md, "Keep-alive"
 CONNECT_AT_ONCE = 64
 CONSOLES_AT_ONCE = 10
 GRACE_SECONDS = 3600  # longer than any run: no chat is re-queued while consoles return
@@ -81,13 +80,7 @@ class IdleSockets:
         self.tasks.add(task)
 
     async def _idle(self, ws: ClientConnection) -> None:
-        async def pinger() -> None:
-            await asyncio.sleep(random.uniform(0, PING_SECONDS))
-            while True:
-                await ws.send('{"type":"ping"}')
-                await asyncio.sleep(PING_SECONDS)
-
-        ping = asyncio.create_task(pinger())
+        ping = asyncio.create_task(keep_alive(ws))
         try:
             async for _ in ws:
                 pass

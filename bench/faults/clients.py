@@ -23,13 +23,11 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, WebSocketException
 
 from bench.faults.cluster import Cluster
-from bench.loadgen import login
+from bench.loadgen import PING_SECONDS, login
 
 WELCOME_TIMEOUT_SECONDS = 10.0
 RESEND_AFTER_SECONDS = 3.0
 IDLE_RESYNC_SECONDS = 5.0
-# The real clients' keep-alive (static/lib/socket.js): the server closes a silent socket.
-PING_SECONDS = 25.0
 
 
 @dataclass
