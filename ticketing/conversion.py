@@ -107,12 +107,11 @@ async def convert_chat(
     session.add(ticket)
     await session.flush()
     if not any(line.file for line in chat.transcript):
-        # One executemany, not one ORM object per line: the transcript is most of what a
-        # conversion writes (bench/conversions.py measures it). `render_nulls`: otherwise
-        # lines without an author id (system lines) go in a second INSERT of their own.
+        # One executemany on the table, not ORM objects nor the ORM's bulk path: the
+        # transcript is most of what a conversion writes (bench/conversions.py).
         if chat.transcript:
             await session.execute(
-                insert(TicketMessage).execution_options(render_nulls=True),
+                insert(TicketMessage.__table__),
                 [
                     {
                         "ticket_id": ticket.id,
@@ -120,6 +119,7 @@ async def convert_chat(
                         "author_id": line.author_id,
                         "author_name": line.author_name,
                         "body": line.body,
+                        "internal": False,
                         "created_at": line.created_at,
                     }
                     for line in chat.transcript
@@ -154,8 +154,10 @@ async def convert_chat(
             for line, message in zip(chat.transcript, messages, strict=True)
             if line.file is not None
         )
-    session.add(
-        TicketEvent(
+        await session.flush()
+    # Rows nothing in this transaction reads back: plain INSERTs, no unit of work.
+    await session.execute(
+        insert(TicketEvent.__table__).values(
             ticket_id=ticket.id,
             actor_type=AuthorType.SYSTEM,
             actor_id=None,
@@ -166,8 +168,7 @@ async def convert_chat(
         )
     )
     if chat.ask_for_rating:
-        session.add(Survey(ticket_id=ticket.id, created_at=now))
-    await session.flush()
+        await session.execute(insert(Survey.__table__).values(ticket_id=ticket.id, created_at=now))
     await events.emit(
         session,
         events.DomainEvent(
