@@ -861,4 +861,3 @@ class ChatService:
         """
         if session.bind.dialect.name == "postgresql":
             await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": ROUTING_LOCK_KEY})
-
