@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from chat import desk
 from chat.bus import Bus, Event
+from chat.endings import Ending, Endings, transcripts_of
 from chat.errors import (
     AgentUnavailable,
     BadFrame,
@@ -30,7 +31,7 @@ from chat.errors import (
     OfferExpired,
     ServiceNotFound,
 )
-from chat.models import AgentPresence, Chat, ChatAttachment, ChatMessage
+from chat.models import AgentPresence, Chat, ChatMessage
 from chat.prechat import PrechatFields
 from chat.receipts import receipts_view
 from chat.settings import Settings
@@ -38,7 +39,7 @@ from chat.states import OPEN_STATES, ChatState, EndedBy, SurveyState, sources_of
 from chat.transcripts import NewMessage, TranscriptWriter, append_messages, message_frame
 from ticketing import events
 from ticketing.clock import Clock
-from ticketing.conversion import FinishedChat, TranscriptFile, TranscriptLine, convert_chat
+from ticketing.conversion import FinishedChat, TranscriptLine, convert_chat
 from ticketing.db import iso, transaction
 from ticketing.models import Agent, AuthorType, Customer, Service, TicketStatus
 from ticketing.surveys import answer_survey
@@ -118,6 +119,14 @@ def shown_to_returning_customer(chat: Chat, now: dt.datetime) -> bool:
     return (now - ended).total_seconds() < RECENT_CHAT_SECONDS
 
 
+def _announce(chat: Chat, snap: dict[str, Any], outbox: Outbox) -> dict[str, Any]:
+    """Queue a chat's new snapshot for its followers: its own channel and its agents'."""
+    outbox.add(f"chat:{chat.id}", {"type": "chat", "chat": snap})
+    for agent_id in {chat.agent_id, chat.offered_agent_id} - {None}:
+        outbox.add(f"agent:{agent_id}", {"type": "chat", "chat": snap})
+    return snap
+
+
 class ChatService:
     def __init__(
         self,
@@ -133,6 +142,7 @@ class ChatService:
         self.settings = settings
         self.writer = writer
         self.route_requested: Any = None  # set by the dispatcher: a callable that wakes routing
+        self.endings = Endings(self)
 
     # ----------------------------------------------------------------- helpers
     def publish(self, outbox: Outbox) -> None:
@@ -142,6 +152,16 @@ class ChatService:
             self.bus.publish("desk", {"type": "desk_changed"})
         if outbox.route and self.route_requested is not None:
             self.route_requested()
+
+    @staticmethod
+    def new_outbox(route: bool = False) -> Outbox:
+        return Outbox(route=route)
+
+    def chat_event(
+        self, chat: Chat, agent_name: str | None, first_message: str | None, outbox: Outbox
+    ) -> dict[str, Any]:
+        """Queue the chat's snapshot, from values already read, for its followers."""
+        return _announce(chat, snapshot_view(chat, agent_name, first_message), outbox)
 
     async def snapshot(self, session: AsyncSession, chat: Chat) -> dict[str, Any]:
         """The chat as clients show it; one round trip (agent name and first line together,
@@ -169,11 +189,7 @@ class ChatService:
     ) -> dict[str, Any]:
         """Queue the chat's new snapshot for its followers; returns it (reading it twice
         cost an arrival one more round of queries)."""
-        snap = await self.snapshot(session, chat)
-        outbox.add(f"chat:{chat.id}", {"type": "chat", "chat": snap})
-        for agent_id in {chat.agent_id, chat.offered_agent_id} - {None}:
-            outbox.add(f"agent:{agent_id}", {"type": "chat", "chat": snap})
-        return snap
+        return _announce(chat, await self.snapshot(session, chat), outbox)
 
     async def _system_message(
         self,
@@ -628,90 +644,9 @@ class ChatService:
         agent: Agent | None = None,
         customer_id: int | None = None,
     ) -> dict[str, Any]:
-        """End a chat and convert it to its one ticket, in one transaction."""
-        now = self.clock.now()
-        outbox = Outbox(route=True)
-        async with transaction(self.sessions) as session:
-            current = await self._locked_chat(session, chat_id)
-            if current is None:
-                raise ChatNotFound()
-            if customer_id is not None and current.customer_id != customer_id:
-                raise ChatNotFound()
-            if agent is not None and agent.role != "admin" and current.agent_id != agent.id:
-                raise ChatNotFound()
-            if current.state not in OPEN_STATES:
-                raise ChatClosed()
-            had_agent = current.state is ChatState.ACTIVE
-            # Read before the transition: the row object is refreshed in place by it.
-            offered_to = current.offered_agent_id
-            if status is None:
-                status = TicketStatus.RESOLVED if had_agent else TicketStatus.NEW
-            who = {
-                EndedBy.AGENT: "the agent",
-                EndedBy.CUSTOMER: "the customer",
-                EndedBy.INACTIVITY: "inactivity",
-                EndedBy.SYSTEM: "the system",
-            }[ended_by]
-            await self._system_message(
-                session,
-                chat_id,
-                f"Chat ended by {who}",
-                now,
-                outbox,
-                f"system.ended_by_{ended_by.value}",
-            )
-            # The ticket first, so the transition sets its id and the survey in the same
-            # UPDATE (one round trip fewer); the chat is locked and open, so it has no
-            # ticket yet, and a failed transition rolls the ticket back with it.
-            ticket = await self._convert(
-                session, current, status, ask_for_rating=had_agent, now=now, fresh=True
-            )
-            chat = await self._transition(
-                session,
-                chat_id,
-                ChatState.ENDED,
-                (),
-                ended_at=now,
-                ended_by=ended_by,
-                end_status=status.value,
-                offered_agent_id=None,
-                offer_expires_at=None,
-                ticket_id=ticket.id,
-                survey=SurveyState.PENDING if had_agent else SurveyState.NONE,
-            )
-            if chat is None:  # lost a race with the other side: the first end stands
-                raise ChatClosed()
-            await events.emit(
-                session,
-                events.DomainEvent(
-                    events.CHAT_ENDED,
-                    now,
-                    ticket.id,
-                    chat_id,
-                    {"ended_by": ended_by.value, "status": status.value, "missed": False},
-                ),
-            )
-            snap = await self._chat_event(session, chat, outbox)
-        outbox.add(
-            f"chat:{chat_id}",
-            {
-                "type": "ended",
-                "chat_id": chat_id,
-                "ended_by": ended_by.value,
-                "ticket_id": ticket.id,
-            },
-        )
-        if had_agent:
-            outbox.add(
-                f"chat:{chat_id}", {"type": "survey", "chat_id": chat_id, "ticket_id": ticket.id}
-            )
-        if offered_to:
-            outbox.add(
-                f"agent:{offered_to}",
-                {"type": "offer_withdrawn", "chat_id": chat_id, "reason": "customer_left"},
-            )
-        self.publish(outbox)
-        return snap
+        """End a chat and convert it to its one ticket, in one transaction (shared with the
+        other endings waiting at the same moment: chat/endings.py); returns its snapshot."""
+        return await self.endings.end(Ending(chat_id, ended_by, status, agent, customer_id))
 
     async def miss_chat(self, chat_id: int) -> bool:
         """Nobody took the chat in time: it becomes a ticket, the widget shows the form."""
@@ -778,64 +713,7 @@ class ChatService:
         fresh: bool = False,
     ) -> Any:
         """`fresh`: the caller holds the chat locked in an open state, so it has no ticket."""
-        # Columns, not ORM objects: the transcript is most of what an ending reads, and
-        # one outer join brings its files in the same round trip (bench/conversions.py).
-        file = ChatAttachment
-        rows = await session.execute(
-            select(
-                ChatMessage.sender,
-                ChatMessage.sender_id,
-                ChatMessage.author_name,
-                ChatMessage.body,
-                ChatMessage.created_at,
-                file.id,
-                file.filename,
-                file.content_type,
-                file.size,
-                file.storage_key,
-                file.uploaded_by,
-                file.uploader_id,
-                file.created_at,
-            )
-            .outerjoin(file, file.id == ChatMessage.attachment_id)
-            .where(ChatMessage.chat_id == chat.id)
-            .order_by(ChatMessage.seq)
-        )
-        transcript = [
-            TranscriptLine(
-                AuthorType(sender),
-                sender_id,
-                author_name,
-                body,
-                created_at,
-                None
-                if file_id is None
-                else TranscriptFile(
-                    filename=filename,
-                    content_type=content_type,
-                    size=size,
-                    storage_key=storage_key,
-                    uploaded_by=AuthorType(uploaded_by),
-                    uploader_id=uploader_id,
-                    created_at=file_created_at,
-                ),
-            )
-            for (
-                sender,
-                sender_id,
-                author_name,
-                body,
-                created_at,
-                file_id,
-                filename,
-                content_type,
-                size,
-                storage_key,
-                uploaded_by,
-                uploader_id,
-                file_created_at,
-            ) in rows
-        ]
+        transcript = (await transcripts_of(session, [chat.id])).get(chat.id, [])
         agent_id = chat.agent_id
         return await convert_chat(
             session,

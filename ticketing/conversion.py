@@ -87,96 +87,123 @@ async def convert_chat(
         existing = await session.scalar(select(Ticket).where(Ticket.chat_id == chat.chat_id))
         if existing is not None:
             return existing
-    ticket = Ticket(
-        subject=subject_for(chat.subject, chat.transcript),
-        service_id=chat.service_id,
-        requester_id=chat.customer_id,
-        agent_id=chat.agent_id,
-        status=chat.status,
-        origin=TicketOrigin.CHAT,
-        chat_id=chat.chat_id,
-        created_at=now,
-        updated_at=now,
-        resolved_at=now if chat.status is TicketStatus.RESOLVED else None,
-        # An agent who handled the chat has picked the request up (SLA pickup met).
-        picked_up_at=now if chat.agent_id is not None else None,
-        status_changed_at=now,
-        cc=[],
-        tags=[],
-    )
-    session.add(ticket)
-    await session.flush()
-    if not any(line.file for line in chat.transcript):
-        # One executemany on the table, not ORM objects nor the ORM's bulk path: the
-        # transcript is most of what a conversion writes (bench/conversions.py).
-        if chat.transcript:
-            await session.execute(
-                insert(TicketMessage.__table__),
-                [
-                    {
-                        "ticket_id": ticket.id,
-                        "author_type": line.author_type,
-                        "author_id": line.author_id,
-                        "author_name": line.author_name,
-                        "body": line.body,
-                        "internal": False,
-                        "created_at": line.created_at,
-                    }
-                    for line in chat.transcript
-                ],
-            )
-    else:
-        messages = [
-            TicketMessage(
-                ticket_id=ticket.id,
-                author_type=line.author_type,
-                author_id=line.author_id,
-                author_name=line.author_name,
-                body=line.body,
-                created_at=line.created_at,
-            )
-            for line in chat.transcript
-        ]
-        session.add_all(messages)
-        await session.flush()  # the files point at their lines' ids
-        session.add_all(
-            Attachment(
-                ticket_id=ticket.id,
-                message_id=message.id,
-                filename=line.file.filename,
-                content_type=line.file.content_type,
-                size=line.file.size,
-                storage_key=line.file.storage_key,
-                uploaded_by=line.file.uploaded_by,
-                uploader_id=line.file.uploader_id,
-                created_at=line.file.created_at,
-            )
-            for line, message in zip(chat.transcript, messages, strict=True)
-            if line.file is not None
+    [ticket] = await convert_chats(session, [chat], now)
+    return ticket
+
+
+async def convert_chats(
+    session: AsyncSession, chats: Sequence[FinishedChat], now: dt.datetime
+) -> list[Ticket]:
+    """New tickets for chats the caller holds locked while still open (so they have none),
+    in input order: the same statements for one chat or for a hundred ended at once
+    (chat/endings.py), which is what makes a burst of endings cheap."""
+    tickets = [
+        Ticket(
+            subject=subject_for(chat.subject, chat.transcript),
+            service_id=chat.service_id,
+            requester_id=chat.customer_id,
+            agent_id=chat.agent_id,
+            status=chat.status,
+            origin=TicketOrigin.CHAT,
+            chat_id=chat.chat_id,
+            created_at=now,
+            updated_at=now,
+            resolved_at=now if chat.status is TicketStatus.RESOLVED else None,
+            # An agent who handled the chat has picked the request up (SLA pickup met).
+            picked_up_at=now if chat.agent_id is not None else None,
+            status_changed_at=now,
+            cc=[],
+            tags=[],
         )
-        await session.flush()
+        for chat in chats
+    ]
+    session.add_all(tickets)
+    await session.flush()  # one INSERT … RETURNING for all of them
+    pairs = list(zip(chats, tickets, strict=True))
+    # The thread: one executemany on the table, not ORM objects nor the ORM's bulk path;
+    # the transcripts are most of what a conversion writes (bench/conversions.py).
+    lines = [
+        {
+            "ticket_id": ticket.id,
+            "author_type": line.author_type,
+            "author_id": line.author_id,
+            "author_name": line.author_name,
+            "body": line.body,
+            "internal": False,
+            "created_at": line.created_at,
+        }
+        for chat, ticket in pairs
+        if not any(line.file for line in chat.transcript)
+        for line in chat.transcript
+    ]
+    if lines:
+        await session.execute(insert(TicketMessage.__table__), lines)
+    for chat, ticket in pairs:
+        if any(line.file for line in chat.transcript):
+            await _thread_with_files(session, ticket, chat.transcript)
     # Rows nothing in this transaction reads back: plain INSERTs, no unit of work.
     await session.execute(
-        insert(TicketEvent.__table__).values(
-            ticket_id=ticket.id,
-            actor_type=AuthorType.SYSTEM,
-            actor_id=None,
-            field="status",
-            old_value=None,
-            new_value=chat.status.value,
-            created_at=now,
+        insert(TicketEvent.__table__),
+        [
+            {
+                "ticket_id": ticket.id,
+                "actor_type": AuthorType.SYSTEM,
+                "actor_id": None,
+                "field": "status",
+                "old_value": None,
+                "new_value": chat.status.value,
+                "created_at": now,
+            }
+            for chat, ticket in pairs
+        ],
+    )
+    surveys = [{"ticket_id": t.id, "created_at": now} for c, t in pairs if c.ask_for_rating]
+    if surveys:
+        await session.execute(insert(Survey.__table__), surveys)
+    for chat, ticket in pairs:
+        await events.emit(
+            session,
+            events.DomainEvent(
+                events.TICKET_CREATED,
+                now,
+                ticket.id,
+                chat.chat_id,
+                {"origin": TicketOrigin.CHAT.value, "actor": "system"},
+            ),
         )
+    return tickets
+
+
+async def _thread_with_files(
+    session: AsyncSession, ticket: Ticket, transcript: Sequence[TranscriptLine]
+) -> None:
+    """A transcript with files: the files point at their lines' ids, so ORM rows."""
+    messages = [
+        TicketMessage(
+            ticket_id=ticket.id,
+            author_type=line.author_type,
+            author_id=line.author_id,
+            author_name=line.author_name,
+            body=line.body,
+            created_at=line.created_at,
+        )
+        for line in transcript
+    ]
+    session.add_all(messages)
+    await session.flush()
+    session.add_all(
+        Attachment(
+            ticket_id=ticket.id,
+            message_id=message.id,
+            filename=line.file.filename,
+            content_type=line.file.content_type,
+            size=line.file.size,
+            storage_key=line.file.storage_key,
+            uploaded_by=line.file.uploaded_by,
+            uploader_id=line.file.uploader_id,
+            created_at=line.file.created_at,
+        )
+        for line, message in zip(transcript, messages, strict=True)
+        if line.file is not None
     )
-    if chat.ask_for_rating:
-        await session.execute(insert(Survey.__table__).values(ticket_id=ticket.id, created_at=now))
-    await events.emit(
-        session,
-        events.DomainEvent(
-            events.TICKET_CREATED,
-            now,
-            ticket.id,
-            chat.chat_id,
-            {"origin": TicketOrigin.CHAT.value, "actor": "system"},
-        ),
-    )
-    return ticket
+    await session.flush()

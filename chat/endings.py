@@ -1,0 +1,370 @@
+"""Chat endings, grouped: the endings waiting at one moment share one transaction.
+
+An ending locks its chat, writes the closing line, converts the chat to its one ticket
+(thread, history, survey) and moves it to `ended`: all of it or none of it (DESIGN.md
+principle 3). Endings come in bursts — a desk closing its chats at the end of the day, a
+sweep ending idle chats, both sides pressing "end" at once — and on PostgreSQL every
+statement is a round trip. So, like the transcript writer's group commit, the endings
+that arrive while one transaction runs are done together in the next, with the same
+statements for one chat or a hundred (`bench/conversions.py` measures it).
+
+A chat that cannot end (not found, not yours, already closed) gets its own error and
+leaves the others alone. A database error fails the group; each ending is then retried
+alone, so a bad row fails only itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from chat.errors import ChatClosed, ChatNotFound, DatabaseUnavailable
+from chat.models import Chat, ChatAttachment, ChatMessage
+from chat.states import OPEN_STATES, ChatState, EndedBy, SurveyState, sources_of
+from chat.transcripts import StoredMessage, message_frame
+from ticketing import events
+from ticketing.conversion import FinishedChat, TranscriptFile, TranscriptLine, convert_chats
+from ticketing.db import transaction
+from ticketing.models import Agent, AuthorType, TicketStatus
+
+if TYPE_CHECKING:
+    from chat.lifecycle import ChatService
+
+log = logging.getLogger("chat.endings")
+
+# Endings per transaction: a burst larger than this is several transactions in a row.
+MAX_GROUP = 100
+
+_WHO = {
+    EndedBy.AGENT: "the agent",
+    EndedBy.CUSTOMER: "the customer",
+    EndedBy.INACTIVITY: "inactivity",
+    EndedBy.SYSTEM: "the system",
+}
+_ENDABLE = OPEN_STATES & sources_of(ChatState.ENDED)
+
+
+@dataclass(frozen=True)
+class Ending:
+    """One request to end a chat, with who asks (None: no check, e.g. the system)."""
+
+    chat_id: int
+    ended_by: EndedBy
+    status: TicketStatus | None = None
+    agent: Agent | None = None
+    customer_id: int | None = None
+
+
+Outcome = dict[str, Any] | BaseException
+
+
+class Endings:
+    """Queues endings and runs them in groups; `end` answers each with its chat's snapshot."""
+
+    def __init__(self, service: ChatService) -> None:
+        self._service = service
+        self._queue: list[tuple[Ending, asyncio.Future[dict[str, Any]]]] = []
+        self._task: asyncio.Task[None] | None = None
+
+    async def end(self, ending: Ending) -> dict[str, Any]:
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._queue.append((ending, future))
+        if self._task is None:
+            # Its own task, not the caller's: a caller that goes away (a closed socket)
+            # must not cancel the other endings of its group.
+            self._task = asyncio.create_task(self._drain(), name="chat-endings")
+        return await future
+
+    async def _drain(self) -> None:
+        group: list[tuple[Ending, asyncio.Future[dict[str, Any]]]] = []
+        try:
+            while self._queue:
+                group, self._queue = self._queue[:MAX_GROUP], self._queue[MAX_GROUP:]
+                outcomes = await self._end_group([ending for ending, _ in group])
+                for (_, future), outcome in zip(group, outcomes, strict=True):
+                    if future.done():
+                        continue  # its caller gave up waiting; the chat ended regardless
+                    if isinstance(outcome, BaseException):
+                        future.set_exception(outcome)
+                    else:
+                        future.set_result(outcome)
+                group = []
+        finally:
+            self._task = None
+            # Only when cancelled (the process stopping): nobody is left waiting forever.
+            for _, future in group + self._queue:
+                if not future.done():
+                    future.set_exception(DatabaseUnavailable())
+            self._queue = []
+
+    async def _end_group(self, endings: list[Ending]) -> list[Outcome]:
+        try:
+            return await self._end_together(endings)
+        except Exception as error:
+            if len(endings) == 1:
+                return [error]
+            log.warning("%d endings failed together (%s); ending each alone", len(endings), error)
+        outcomes: list[Outcome] = []
+        for ending in endings:
+            try:
+                outcomes.extend(await self._end_together([ending]))
+            except Exception as error:
+                outcomes.append(error)
+        return outcomes
+
+    async def _end_together(self, endings: Sequence[Ending]) -> list[Outcome]:
+        """One transaction for every ending given; publishes after it commits."""
+        service = self._service
+        now = service.clock.now()
+        outcomes: list[Outcome | None] = [None] * len(endings)
+        outbox = service.new_outbox(route=True)  # an ending frees an agent: route
+        async with transaction(service.sessions) as session:
+            chats = await _lock(session, {e.chat_id for e in endings})
+            taken: dict[int, int] = {}  # chat id → index of the ending that ends it
+            for index, ending in enumerate(endings):
+                found = chats.get(ending.chat_id)
+                if found is None or not _may_end(ending, found[0]):
+                    outcomes[index] = ChatNotFound()
+                elif found[0].state not in _ENDABLE or ending.chat_id in taken:
+                    outcomes[index] = ChatClosed()  # the first end stands
+                else:
+                    taken[ending.chat_id] = index
+            if not taken:
+                return [o for o in outcomes if o is not None]
+            # What the closing line and the ticket depend on, read before anything moves.
+            before = {chat_id: _Before.of(chats[chat_id][0]) for chat_id in taken}
+            seqs = await _closing_seqs(session, list(taken))
+            for chat_id in list(taken):
+                if chat_id not in seqs:  # closed since it was read (SQLite reads unlocked)
+                    outcomes[taken.pop(chat_id)] = ChatClosed()
+            transcripts = await transcripts_of(session, list(taken))
+            closing: dict[int, StoredMessage] = {}
+            finished: list[FinishedChat] = []
+            for chat_id, index in taken.items():
+                ending, chat, was = endings[index], chats[chat_id][0], before[chat_id]
+                status = ending.status or (
+                    TicketStatus.RESOLVED if was.had_agent else TicketStatus.NEW
+                )
+                line = closing[chat_id] = _closing_line(chat_id, seqs[chat_id], ending, now)
+                transcript = transcripts.get(chat_id, [])
+                transcript.append(
+                    TranscriptLine(AuthorType.SYSTEM, None, "", line.body, line.created_at)
+                )
+                finished.append(
+                    FinishedChat(
+                        chat_id=chat_id,
+                        service_id=chat.service_id,
+                        customer_id=chat.customer_id,
+                        agent_id=chat.agent_id,
+                        subject=chat.subject,
+                        status=status,
+                        ask_for_rating=was.had_agent,
+                        transcript=transcript,
+                    )
+                )
+            await session.execute(
+                ChatMessage.__table__.insert(),
+                [
+                    {
+                        "chat_id": m.chat_id,
+                        "seq": m.seq,
+                        "sender": m.sender,
+                        "sender_id": None,
+                        "author_name": m.author_name,
+                        "body": m.body,
+                        "client_id": None,
+                        "i18n": m.i18n,
+                        "attachment_id": None,
+                        "created_at": m.created_at,
+                    }
+                    for m in closing.values()
+                ],
+            )
+            tickets = await convert_chats(session, finished, now)
+            for done, ticket in zip(finished, tickets, strict=True):
+                chat, was = chats[done.chat_id][0], before[done.chat_id]
+                ended_by = endings[taken[done.chat_id]].ended_by
+                chat.state = ChatState.ENDED
+                chat.last_seq = closing[done.chat_id].seq
+                chat.ended_at = now
+                chat.ended_by = ended_by
+                chat.end_status = done.status.value
+                chat.offered_agent_id = None
+                chat.offer_expires_at = None
+                chat.ticket_id = ticket.id
+                chat.survey = SurveyState.PENDING if was.had_agent else SurveyState.NONE
+                await events.emit(
+                    session,
+                    events.DomainEvent(
+                        events.CHAT_ENDED,
+                        now,
+                        ticket.id,
+                        done.chat_id,
+                        {"ended_by": ended_by.value, "status": done.status.value, "missed": False},
+                    ),
+                )
+            await session.flush()  # the transitions: one UPDATE per chat, sent together
+            for done, ticket in zip(finished, tickets, strict=True):
+                chat_id = done.chat_id
+                chat, agent_name = chats[chat_id]
+                first_message = next(
+                    (t.body for t in done.transcript if t.author_type is AuthorType.CUSTOMER),
+                    None,
+                )
+                outbox.add(f"chat:{chat_id}", message_frame(closing[chat_id]))
+                snap = service.chat_event(chat, agent_name, first_message, outbox)
+                outbox.add(
+                    f"chat:{chat_id}",
+                    {
+                        "type": "ended",
+                        "chat_id": chat_id,
+                        "ended_by": chat.ended_by.value,  # type: ignore[union-attr]
+                        "ticket_id": ticket.id,
+                    },
+                )
+                if before[chat_id].had_agent:
+                    outbox.add(
+                        f"chat:{chat_id}",
+                        {"type": "survey", "chat_id": chat_id, "ticket_id": ticket.id},
+                    )
+                if before[chat_id].offered_to:
+                    outbox.add(
+                        f"agent:{before[chat_id].offered_to}",
+                        {"type": "offer_withdrawn", "chat_id": chat_id, "reason": "customer_left"},
+                    )
+                outcomes[taken[chat_id]] = snap
+        service.publish(outbox)
+        return [o for o in outcomes if o is not None]
+
+
+@dataclass(frozen=True)
+class _Before:
+    had_agent: bool
+    offered_to: int | None
+
+    @classmethod
+    def of(cls, chat: Chat) -> _Before:
+        return cls(chat.state is ChatState.ACTIVE, chat.offered_agent_id)
+
+
+def _may_end(ending: Ending, chat: Chat) -> bool:
+    """Only the chat's customer, its agent or an admin; the system always."""
+    if ending.customer_id is not None and chat.customer_id != ending.customer_id:
+        return False
+    agent = ending.agent
+    return agent is None or agent.role == "admin" or chat.agent_id == agent.id
+
+
+async def _lock(session: AsyncSession, chat_ids: set[int]) -> dict[int, tuple[Chat, str | None]]:
+    """The chats with their agents' names, locked in id order on PostgreSQL (the order the
+    transcript writer and routing lock them in, so none of them can deadlock)."""
+    rows = await session.execute(
+        select(Chat, Agent.name)
+        .outerjoin(Agent, Agent.id == Chat.agent_id)
+        .where(Chat.id.in_(sorted(chat_ids)))
+        .order_by(Chat.id)
+        .with_for_update(of=Chat)
+        .execution_options(populate_existing=True)
+    )
+    return {chat.id: (chat, name) for chat, name in rows}
+
+
+async def _closing_seqs(session: AsyncSession, chat_ids: list[int]) -> dict[int, int]:
+    """Number the closing lines: each chat's counter moved on by one, in one statement.
+    On SQLite this first write also takes the write lock, so the transcripts read next
+    can no longer gain a line from the transcript writer."""
+    table = Chat.__table__
+    rows = await session.execute(
+        update(table)
+        .where(table.c.id.in_(chat_ids), table.c.state.in_(sorted(_ENDABLE)))
+        .values(last_seq=table.c.last_seq + 1)
+        .returning(table.c.id, table.c.last_seq)
+    )
+    return {chat_id: seq for chat_id, seq in rows}
+
+
+def _closing_line(chat_id: int, seq: int, ending: Ending, now: dt.datetime) -> StoredMessage:
+    by = ending.ended_by
+    return StoredMessage(
+        chat_id=chat_id,
+        seq=seq,
+        sender="system",
+        sender_id=None,
+        author_name="",
+        body=f"Chat ended by {_WHO[by]}",
+        client_id=None,
+        # Each viewer reads the line in their own language (static/i18n/*.json).
+        i18n={"key": f"system.ended_by_{by.value}", "params": {}},
+        created_at=now,
+    )
+
+
+async def transcripts_of(
+    session: AsyncSession, chat_ids: Sequence[int]
+) -> dict[int, list[TranscriptLine]]:
+    """The chats' transcripts as tickets keep them, in one read: columns, not ORM objects
+    (the transcript is most of what an ending reads), files by an outer join."""
+    file = ChatAttachment
+    rows = await session.execute(
+        select(
+            ChatMessage.chat_id,
+            ChatMessage.sender,
+            ChatMessage.sender_id,
+            ChatMessage.author_name,
+            ChatMessage.body,
+            ChatMessage.created_at,
+            file.id,
+            file.filename,
+            file.content_type,
+            file.size,
+            file.storage_key,
+            file.uploaded_by,
+            file.uploader_id,
+            file.created_at,
+        )
+        .outerjoin(file, file.id == ChatMessage.attachment_id)
+        .where(ChatMessage.chat_id.in_(chat_ids))
+        .order_by(ChatMessage.chat_id, ChatMessage.seq)
+    )
+    transcripts: dict[int, list[TranscriptLine]] = {}
+    for row in rows:
+        chat_id, sender, sender_id, author_name, body, created_at, file_id, *about = row
+        transcripts.setdefault(chat_id, []).append(
+            TranscriptLine(
+                AuthorType(sender),
+                sender_id,
+                author_name,
+                body,
+                created_at,
+                None if file_id is None else _file(*about),
+            )
+        )
+    return transcripts
+
+
+def _file(
+    filename: str,
+    content_type: str,
+    size: int,
+    storage_key: str,
+    uploaded_by: str,
+    uploader_id: int | None,
+    created_at: dt.datetime,
+) -> TranscriptFile:
+    """A chat file as the ticket keeps it (the same bytes on disk, no copy)."""
+    return TranscriptFile(
+        filename=filename,
+        content_type=content_type,
+        size=size,
+        storage_key=storage_key,
+        uploaded_by=AuthorType(uploaded_by),
+        uploader_id=uploader_id,
+        created_at=created_at,
+    )
