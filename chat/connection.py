@@ -49,6 +49,7 @@ class Client:
         self.send_order = SendOrder()  # stored in the order sent, across an outage too
         self._queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=queue_limit)
         self._writer: asyncio.Task[None] | None = None
+        self._held: list[str] | None = None  # frames kept back until the welcome
         self.closed = False
         self.close_code: int | None = None
 
@@ -58,9 +59,29 @@ class Client:
     def send(self, frame: dict[str, Any]) -> None:
         self.send_text(encode(frame))
 
+    def hold(self) -> None:
+        """Keep live frames back until `release` sends the welcome. A client follows its channels
+        before its welcome is read, so nothing falls between the two; but a client reads
+        the welcome as "the state now", and a frame that came first (an offer made a moment
+        after the read) would be overwritten by it and lost (docs/reliability.md)."""
+        self._held = []
+
+    def release(self, first: dict[str, Any] | None = None) -> None:
+        """Send `first` (the welcome), then whatever was held back meanwhile, in order."""
+        held, self._held = self._held or [], None
+        if first is not None:
+            self.send(first)
+        for text in held:
+            self.send_text(text)
+
     def send_text(self, text: str) -> None:
         if self.closed:
             return
+        if self._held is not None:
+            if len(self._held) < self._queue.maxsize:
+                self._held.append(text)
+                return
+            self._held = None  # as a full queue would: the welcome and replays catch up
         try:
             self._queue.put_nowait(text)
         except asyncio.QueueFull:

@@ -64,6 +64,23 @@ class ConsoleSession:
         consoles say hello to the survivor at once (docs/reliability.md, "Found" 3)."""
         runtime, agent = self.runtime, self.agent
         self.client.service_ids = frozenset(s.id for s in agent.services)
+        self.client.hold()  # until the welcome: an offer made meanwhile comes after it
+        try:
+            welcome = await self._welcome()
+        except BaseException:
+            self.client.release()  # an error frame must not wait for a welcome that never comes
+            raise
+        self.client.release(welcome)
+        # Follow every chat before reading what was missed, so nothing stored meanwhile
+        # falls between the replay and the live events.
+        chats = welcome["chats"]
+        await asyncio.gather(*(runtime.hub.join_chat(self.client, s["id"]) for s in chats))
+        seen = frame.get("chats") or {}
+        await runtime.hub.replay_many(self.client, {s["id"]: seen.get(s["id"], 0) for s in chats})
+
+    async def _welcome(self) -> dict[str, Any]:
+        """Follow the agent's channel, then read what it holds and is offered."""
+        runtime, agent = self.runtime, self.agent
         await runtime.hub.add_console(self.client, agent.id)
         self.connection_id = await runtime.dispatcher.open_connection(agent.id)
         now = runtime.clock.now()
@@ -82,22 +99,15 @@ class ConsoleSession:
             await runtime.hub.refresh_desk()
         mine = [e for e in runtime.hub.queue if e["service_id"] in self.client.service_ids]
         self.client.last_queue = mine
-        self.client.send(
-            {
-                "type": "welcome",
-                "agent": agent_view(agent),
-                "presence": presence,
-                "chats": chats,
-                "offers": offers,
-                "queue": mine,
-                "services": runtime.hub.desk_services,
-            }
-        )
-        # Follow every chat before reading what was missed, so nothing stored meanwhile
-        # falls between the replay and the live events.
-        await asyncio.gather(*(runtime.hub.join_chat(self.client, s["id"]) for s in chats))
-        seen = frame.get("chats") or {}
-        await runtime.hub.replay_many(self.client, {s["id"]: seen.get(s["id"], 0) for s in chats})
+        return {
+            "type": "welcome",
+            "agent": agent_view(agent),
+            "presence": presence,
+            "chats": chats,
+            "offers": offers,
+            "queue": mine,
+            "services": runtime.hub.desk_services,
+        }
 
     async def _my_chat(self, chat_id: int) -> int:
         """The chat if this agent may act in it; admins may join any open chat."""

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
+import pytest
 from sqlalchemy import func, select
 
 from chat.models import Chat
@@ -214,3 +216,31 @@ async def test_both_sides_ending_at_once_make_exactly_one_ticket(desk: LiveDesk)
         tickets = await session.scalar(select(func.count(Ticket.id)))
         chats = await session.scalar(select(func.count(Chat.id)).where(Chat.state == "ended"))
     assert tickets == 5 and chats == 5
+
+
+async def test_an_offer_made_while_a_console_says_hello_comes_after_its_welcome(
+    desk: LiveDesk, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A console reads the welcome as "the state now" (the real console replaces its offers
+    with the welcome's): an offer made after the welcome's read but before the welcome was
+    sent must reach it after the welcome, never before (it would be wiped, and expire)."""
+    bea = await desk.agent("Bea")
+    ana = await desk.customer()
+    runtime = desk.runtime
+    refresh = runtime.hub.refresh_desk
+    chat: dict[str, Any] = {}
+
+    async def offer_meanwhile() -> None:
+        await refresh()
+        if not chat:  # once: the second tab's hello, after it read Bea's chats and offers
+            chat.update(await ana.start_chat())
+            await bea.next_offer(chat["id"])  # fanned out to both of Bea's consoles
+
+    second_tab = AgentConsole(desk, bea.agent, bea.cookies)
+    runtime.hub.desk_services = []  # the hello refreshes the desk: the moment of the offer
+    monkeypatch.setattr(runtime.hub, "refresh_desk", offer_meanwhile)
+    welcome = await second_tab.connect()
+    assert welcome["offers"] == []  # read before the offer was made
+    offer = await second_tab.next_offer(chat["id"])
+    kinds = [f["type"] for f in second_tab.frames]
+    assert kinds[0] == "welcome" and kinds.index("welcome") < second_tab.frames.index(offer)
