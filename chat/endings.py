@@ -157,18 +157,7 @@ class Endings:
                 transcript.append(
                     TranscriptLine(AuthorType.SYSTEM, None, "", line.body, line.created_at)
                 )
-                finished.append(
-                    FinishedChat(
-                        chat_id=chat_id,
-                        service_id=chat.service_id,
-                        customer_id=chat.customer_id,
-                        agent_id=chat.agent_id,
-                        subject=chat.subject,
-                        status=status,
-                        ask_for_rating=was.had_agent,
-                        transcript=transcript,
-                    )
-                )
+                finished.append(finished_chat(chat, status, was.had_agent, transcript))
             await session.execute(
                 ChatMessage.__table__.insert(),
                 [
@@ -242,6 +231,22 @@ class Endings:
                 outcomes[taken[chat_id]] = snap
         service.publish(outbox)
         return [o for o in outcomes if o is not None]
+
+
+def finished_chat(
+    chat: Chat, status: TicketStatus, ask_for_rating: bool, transcript: list[TranscriptLine]
+) -> FinishedChat:
+    """What conversion needs of a chat: plain data (ticketing never imports chat)."""
+    return FinishedChat(
+        chat_id=chat.id,
+        service_id=chat.service_id,
+        customer_id=chat.customer_id,
+        agent_id=chat.agent_id,
+        subject=chat.subject,
+        status=status,
+        ask_for_rating=ask_for_rating,
+        transcript=transcript,
+    )
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from chat import desk
 from chat.bus import Bus, Event
-from chat.endings import Ending, Endings, transcripts_of
+from chat.endings import Ending, Endings, finished_chat, transcripts_of
 from chat.errors import (
     AgentUnavailable,
     BadFrame,
@@ -710,25 +710,14 @@ class ChatService:
         status: TicketStatus,
         ask_for_rating: bool,
         now: dt.datetime,
-        fresh: bool = False,
     ) -> Any:
-        """`fresh`: the caller holds the chat locked in an open state, so it has no ticket."""
+        """The chat's one ticket, with its transcript (a missed chat's: endings convert
+        in groups, chat/endings.py)."""
         transcript = (await transcripts_of(session, [chat.id])).get(chat.id, [])
-        agent_id = chat.agent_id
         return await convert_chat(
             session,
-            FinishedChat(
-                chat_id=chat.id,
-                service_id=chat.service_id,
-                customer_id=chat.customer_id,
-                agent_id=agent_id,
-                subject=chat.subject,
-                status=status,
-                ask_for_rating=ask_for_rating,
-                transcript=transcript,
-            ),
+            finished_chat(chat, status, ask_for_rating, transcript),
             now,
-            check_existing=not fresh,
         )
 
     async def _lock_routing(self, session: AsyncSession) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -77,16 +78,12 @@ def subject_for(subject: str, transcript: Sequence[TranscriptLine]) -> str:
     return "Chat"
 
 
-async def convert_chat(
-    session: AsyncSession, chat: FinishedChat, now: dt.datetime, *, check_existing: bool = True
-) -> Ticket:
-    """The chat's one ticket. `check_existing=False` skips looking for an earlier one (a round
-    trip) when the caller holds the chat locked while still open: open chats have none,
-    and the unique `tickets.chat_id` refuses a second ticket regardless."""
-    if check_existing:
-        existing = await session.scalar(select(Ticket).where(Ticket.chat_id == chat.chat_id))
-        if existing is not None:
-            return existing
+async def convert_chat(session: AsyncSession, chat: FinishedChat, now: dt.datetime) -> Ticket:
+    """The chat's one ticket: the earlier one if it has one (a retried or racing
+    conversion), else a new one; the unique `tickets.chat_id` refuses a second regardless."""
+    existing = await session.scalar(select(Ticket).where(Ticket.chat_id == chat.chat_id))
+    if existing is not None:
+        return existing
     [ticket] = await convert_chats(session, [chat], now)
     return ticket
 
@@ -123,15 +120,7 @@ async def convert_chats(
     # The thread: one executemany on the table, not ORM objects nor the ORM's bulk path;
     # the transcripts are most of what a conversion writes (bench/conversions.py).
     lines = [
-        {
-            "ticket_id": ticket.id,
-            "author_type": line.author_type,
-            "author_id": line.author_id,
-            "author_name": line.author_name,
-            "body": line.body,
-            "internal": False,
-            "created_at": line.created_at,
-        }
+        _thread_row(ticket, line)
         for chat, ticket in pairs
         if not any(line.file for line in chat.transcript)
         for line in chat.transcript
@@ -174,21 +163,24 @@ async def convert_chats(
     return tickets
 
 
+def _thread_row(ticket: Ticket, line: TranscriptLine) -> dict[str, Any]:
+    """A transcript line as the ticket's thread keeps it (public, never a note)."""
+    return {
+        "ticket_id": ticket.id,
+        "author_type": line.author_type,
+        "author_id": line.author_id,
+        "author_name": line.author_name,
+        "body": line.body,
+        "internal": False,
+        "created_at": line.created_at,
+    }
+
+
 async def _thread_with_files(
     session: AsyncSession, ticket: Ticket, transcript: Sequence[TranscriptLine]
 ) -> None:
     """A transcript with files: the files point at their lines' ids, so ORM rows."""
-    messages = [
-        TicketMessage(
-            ticket_id=ticket.id,
-            author_type=line.author_type,
-            author_id=line.author_id,
-            author_name=line.author_name,
-            body=line.body,
-            created_at=line.created_at,
-        )
-        for line in transcript
-    ]
+    messages = [TicketMessage(**_thread_row(ticket, line)) for line in transcript]
     session.add_all(messages)
     await session.flush()
     session.add_all(
