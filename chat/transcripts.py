@@ -20,8 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Integer, String, and_, any_, bindparam, func, insert, or_, select, update
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import selectinload
@@ -89,25 +88,6 @@ _BUMP_COUNTER = (
         ),
     )
 )
-
-
-# PostgreSQL's statements for a group commit, built once: `= ANY(array)` keeps one text
-# for any batch (an expanding `IN` is rendered again for every list length), and
-# building a statement per commit was a large part of a commit's fixed cost
-# (docs/performance.md). Other dialects build theirs per commit with `IN`.
-_MESSAGES = ChatMessage.__table__
-_CHATS = Chat.__table__
-_RESENDS_PG = select(*(_MESSAGES.c[name] for name in _STORED_COLUMNS)).where(
-    _MESSAGES.c.chat_id == any_(bindparam("chat_ids", type_=ARRAY(Integer))),
-    _MESSAGES.c.client_id == any_(bindparam("client_ids", type_=ARRAY(String))),
-)
-_LOCK_CHATS_PG = (
-    select(_CHATS.c.id, _CHATS.c.state, _CHATS.c.last_seq)
-    .where(_CHATS.c.id == any_(bindparam("chat_ids", type_=ARRAY(Integer))))
-    .order_by(_CHATS.c.id)
-    .with_for_update()
-)
-_INSERT_MESSAGES = insert(_MESSAGES)
 
 
 def attachment_view(attachment: ChatAttachment) -> dict[str, Any]:
@@ -309,46 +289,35 @@ async def append_batch(
     each chat, in input order, except that a chat which no longer takes messages gets
     ChatClosed for each of its messages (and nothing written) instead of raising.
     """
-    # Core statements on the session's connection: the ORM session adds nothing to them.
-    connection = await session.connection()
-    postgres = connection.dialect.name == "postgresql"
+    table = ChatMessage.__table__
+    chats = Chat.__table__
     batch = _Batch(messages)
     found: list[StoredMessage] = []
     if batch.keys:
         chat_ids, client_ids = batch.resend_filter()
-        if postgres:
-            rows = await connection.execute(
-                _RESENDS_PG, {"chat_ids": list(chat_ids), "client_ids": list(client_ids)}
+        rows = await session.execute(
+            select(*(table.c[name] for name in _STORED_COLUMNS)).where(
+                table.c.chat_id.in_(chat_ids), table.c.client_id.in_(client_ids)
             )
-        else:
-            rows = await connection.execute(
-                select(*(_MESSAGES.c[name] for name in _STORED_COLUMNS)).where(
-                    _MESSAGES.c.chat_id.in_(chat_ids), _MESSAGES.c.client_id.in_(client_ids)
-                )
-            )
+        )
         found = [StoredMessage(*row) for row in rows]
     chat_ids = batch.classify(found)
     if chat_ids:
         # Read every chat's state and counter, locked on PostgreSQL (in id order, so two
         # processes never deadlock); SQLite's one connection already serialises writers.
-        if postgres:
-            current = await connection.execute(_LOCK_CHATS_PG, {"chat_ids": list(chat_ids)})
-        else:
-            current = await connection.execute(
-                select(_CHATS.c.id, _CHATS.c.state, _CHATS.c.last_seq).where(
-                    _CHATS.c.id.in_(chat_ids)
-                )
-            )
-        state_of = {row.id: (row.state, row.last_seq) for row in current}
+        current = select(chats.c.id, chats.c.state, chats.c.last_seq).where(
+            chats.c.id.in_(chat_ids)
+        )
+        if session.bind.dialect.name == "postgresql":
+            current = current.order_by(chats.c.id).with_for_update()
+        state_of = {row.id: (row.state, row.last_seq) for row in await session.execute(current)}
         counters, new_rows = batch.number(state_of, now)
         if counters:
             # One statement text for any batch (its compiled form is cached), run as
             # executemany: one round trip to the driver for every chat of the batch.
-            await connection.execute(_BUMP_COUNTER, counters)
+            await session.execute(_BUMP_COUNTER, counters)
         if new_rows:
-            await connection.execute(
-                _INSERT_MESSAGES, [{n: getattr(r, n) for n in _STORED_COLUMNS} for r in new_rows]
-            )
+            await session.execute(insert(table), [dataclasses.asdict(r) for r in new_rows])
     return batch.outcome()
 
 
