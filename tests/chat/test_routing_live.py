@@ -222,25 +222,25 @@ async def test_an_offer_made_while_a_console_says_hello_comes_after_its_welcome(
     desk: LiveDesk, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A console reads the welcome as "the state now" (the real console replaces its offers
-    with the welcome's): an offer made after the welcome's read but before the welcome was
-    sent must reach it after the welcome, never before (it would be wiped, and expire)."""
+    with the welcome's), so nothing may reach it before the welcome: an offer made while
+    it says hello, after it followed its agent's channel, comes after the welcome."""
     bea = await desk.agent("Bea")
     ana = await desk.customer()
-    runtime = desk.runtime
-    refresh = runtime.hub.refresh_desk
+    dispatcher = desk.runtime.dispatcher
+    open_connection = dispatcher.open_connection
     chat: dict[str, Any] = {}
 
-    async def offer_meanwhile() -> None:
-        await refresh()
-        if not chat:  # once: the second tab's hello, after it read Bea's chats and offers
+    async def offer_meanwhile(agent_id: int) -> str:
+        connection_id = await open_connection(agent_id)
+        if not chat:  # once: during the second tab's hello, after it followed Bea's channel
             chat.update(await ana.start_chat())
             await bea.next_offer(chat["id"])  # fanned out to both of Bea's consoles
+        return connection_id
 
+    monkeypatch.setattr(dispatcher, "open_connection", offer_meanwhile)
     second_tab = AgentConsole(desk, bea.agent, bea.cookies)
-    runtime.hub.desk_services = []  # the hello refreshes the desk: the moment of the offer
-    monkeypatch.setattr(runtime.hub, "refresh_desk", offer_meanwhile)
-    welcome = await second_tab.connect()
-    assert welcome["offers"] == []  # read before the offer was made
+    await second_tab.connect()
+    assert chat, "the offer was made during the hello"
     offer = await second_tab.next_offer(chat["id"])
-    kinds = [f["type"] for f in second_tab.frames]
-    assert kinds[0] == "welcome" and kinds.index("welcome") < second_tab.frames.index(offer)
+    assert second_tab.frames[0]["type"] == "welcome"  # nothing came before it
+    assert second_tab.frames.index(offer) > 0
