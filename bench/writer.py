@@ -2,6 +2,7 @@
 
     python -m bench.writer                       # this checkout
     python -m bench.writer --app-dir /tmp/other  # a copy with a patch applied
+    python -m bench.writer --database-url postgresql://postgres@127.0.0.1/writer_bench
 
 The end-to-end run (`bench.run`) mixes the writer with the websocket edges, the hub
 and the timers, and on a busy machine its batch sizes depend on how starved the
@@ -9,6 +10,9 @@ server was. This isolates the one thing the profile says dominates: `N` messages
 `N` different chats submitted in one event-loop pass (one group commit), repeated,
 with the process's CPU time (all threads: SQLite runs on aiosqlite's) divided by the
 messages stored. CPU time, not wall time, so other load on the machine barely moves it.
+With `--database-url` the database (dropped and created again for each size, so it must
+be one the bench may own) is PostgreSQL; the CPU is still only this process's: the
+client side of each commit, which is what the server's process pays per message.
 """
 
 from __future__ import annotations
@@ -102,6 +106,19 @@ async def _round(transcripts: Any, writer: Any, chat_ids: list[int], size: int) 
     )
 
 
+async def _recreate(url: str) -> None:
+    """Drop and create the PostgreSQL database `url` names (through the `postgres` one)."""
+    import asyncpg
+
+    base, _, name = url.replace("postgresql+asyncpg://", "postgresql://").rpartition("/")
+    admin = await asyncpg.connect(f"{base}/postgres", timeout=10)
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="python -m bench.writer",
@@ -111,12 +128,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--app-dir", type=Path, default=REPO)
     parser.add_argument("--sizes", default="1,10,50,200")
     parser.add_argument("--rounds", type=int, default=0, help="default: ~2,000 messages a size")
+    parser.add_argument(
+        "--database-url", default="", help="a PostgreSQL database to (re)create; default SQLite"
+    )
     args = parser.parse_args(argv)
     sys.path.insert(0, str(args.app_dir.resolve()))
     sizes = [int(s) for s in args.sizes.split(",")]
     migrate = importlib.import_module("chat.migrate")
     with tempfile.TemporaryDirectory(prefix="writer-bench-") as tmp:
-        print(f"transcript writer from {args.app_dir}, SQLite in {tmp}")
+        where = args.database_url or f"SQLite in {tmp}"
+        print(f"transcript writer from {args.app_dir}, {where}")
         rounds = {s: args.rounds or max(5, 2000 // s) for s in sizes}
         lines = ["| messages per group commit | CPU µs/msg | wall µs/msg |", "|---:|---:|---:|"]
         print("\n".join(lines), flush=True)
@@ -130,6 +151,9 @@ def main(argv: list[str] | None = None) -> None:
             # A fresh database for each size, so table sizes stay comparable; Alembic is
             # synchronous, so it runs before the event loop starts.
             url = f"sqlite+aiosqlite:///{tmp}/writer-{size}.db"
+            if args.database_url:
+                url = args.database_url
+                run(_recreate(url))
             migrate.upgrade(url)
             run(measure(url, max(size, 200), [size], rounds[size]))
 

@@ -12,15 +12,14 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
-import json
 import logging
 import sqlite3
-from collections.abc import Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, insert, or_, select, update
+import asyncpg
+from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import selectinload
@@ -28,7 +27,16 @@ from sqlalchemy.orm import selectinload
 from chat.bus import Bus
 from chat.errors import ChatClosed, DatabaseUnavailable
 from chat.models import Chat, ChatAttachment, ChatMessage
+from chat.postgres_writer import CONFLICT_RETRIES, CONFLICTS, PostgresWriter
+from chat.sqlite_writer import SqliteWriter
 from chat.states import OPEN_STATES
+from chat.transcript_batch import (
+    BUMP_COUNTER,
+    STORED_COLUMNS,
+    GroupCommit,
+    NewMessage,
+    StoredMessage,
+)
 from ticketing.clock import Clock
 from ticketing.db import iso, transaction
 
@@ -36,57 +44,24 @@ log = logging.getLogger("chat.transcripts")
 
 # Upper bound on one group commit; keeps a transaction short under heavy load.
 MAX_BATCH = 500
-# A group commit's cost is mostly fixed (one thread hop on SQLite, ~7 round trips on
+# A group commit's cost is mostly fixed (one thread hop on SQLite, six round trips on
 # PostgreSQL), so the writer waits this long for more messages before committing: a
 # couple of milliseconds of latency for commits several times bigger under load.
 GROUP_COMMIT_WINDOW_SECONDS = 0.002
-# PostgreSQL may abort a group commit to break a deadlock or a serialization conflict
-# (SQLSTATE 40P01, 40001); that is retried at once instead of failing the whole batch.
-CONFLICT_RETRIES = 2
-_CONFLICTS = frozenset({"40P01", "40001"})
-
-
-@dataclass(frozen=True)
-class NewMessage:
-    chat_id: int
-    sender: str  # customer | agent | system
-    sender_id: int | None
-    author_name: str
-    body: str
-    client_id: str | None
-    i18n: dict[str, Any] | None = None  # system lines: {"key": …, "params": {…}}
-    # A file line (chat/chat_files.py): stored with `append_messages` in the upload's own
-    # transaction, never through the group-commit writer, which ignores this field.
-    attachment_id: int | None = None
-
-
-@dataclass(frozen=True)
-class StoredMessage:
-    """A stored transcript line as the group-commit writer returns it: plain data, no ORM
-    state (building and flushing ORM objects was most of the writer's CPU)."""
-
-    chat_id: int
-    seq: int
-    sender: str
-    sender_id: int | None
-    author_name: str
-    body: str
-    client_id: str | None
-    i18n: dict[str, Any] | None
-    created_at: dt.datetime
-
-
-_STORED_COLUMNS = tuple(f.name for f in dataclasses.fields(StoredMessage))
-_BUMP_COUNTER = (
-    update(Chat.__table__)
-    .where(Chat.__table__.c.id == bindparam("chat"))
-    .values(
-        last_seq=bindparam("seq_to"),
-        last_customer_activity_at=func.coalesce(
-            bindparam("activity", type_=Chat.__table__.c.last_customer_activity_at.type),
-            Chat.__table__.c.last_customer_activity_at,
-        ),
-    )
+# What a failed group commit raises. A duplicate (another process stored one of the
+# batch's client ids at the same moment) is retried chat by chat; the rest means the
+# database is unreachable or refused the batch: its messages are answered
+# database_unavailable and the clients resend them.
+_DUPLICATE = (IntegrityError, sqlite3.IntegrityError, asyncpg.UniqueViolationError)
+_UNAVAILABLE = (
+    OperationalError,
+    DBAPIError,
+    OSError,
+    TimeoutError,
+    sqlite3.Error,
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
 )
 
 
@@ -189,94 +164,6 @@ async def append_messages(
     return [r for r in results if r is not None]
 
 
-class _Batch:
-    """The decisions of one group commit, apart from how its rows are read and written.
-
-    Shared by the two ways a batch is stored (PostgreSQL through the async session,
-    SQLite on the writer's own thread), so both number, de-duplicate and refuse
-    messages the same way: resends answered with the stored row, a repeated client id
-    in the batch answered with its first copy, a closed chat refused whole.
-    """
-
-    def __init__(self, messages: Sequence[NewMessage]) -> None:
-        self.messages = messages
-        self.keys = {(m.chat_id, m.sender, m.client_id) for m in messages if m.client_id}
-        self.results: list[tuple[StoredMessage, bool] | ChatClosed | None] = [None] * len(messages)
-        self.fresh: dict[int, list[int]] = {}
-        self.repeats: dict[int, int] = {}
-
-    def resend_filter(self) -> tuple[list[int], list[str]]:
-        """Chat ids and client ids to look up (a superset of the batch's keys)."""
-        return sorted({k[0] for k in self.keys}), sorted({str(k[2]) for k in self.keys})
-
-    def classify(self, found: Iterable[StoredMessage]) -> list[int]:
-        """Sort the batch into resends, repeats and fresh messages; returns the chats to lock."""
-        stored = {}
-        for message in found:
-            key = (message.chat_id, message.sender, message.client_id)
-            if key in self.keys:
-                stored[key] = message
-        first_in_batch: dict[tuple[int, str, str], int] = {}
-        for index, m in enumerate(self.messages):
-            if m.client_id:
-                key = (m.chat_id, m.sender, m.client_id)
-                if key in stored:
-                    self.results[index] = (stored[key], False)
-                    continue
-                if key in first_in_batch:
-                    self.repeats[index] = first_in_batch[key]
-                    continue
-                first_in_batch[key] = index
-            self.fresh.setdefault(m.chat_id, []).append(index)
-        return sorted(self.fresh)
-
-    def number(
-        self, state_of: dict[int, tuple[Any, int]], now: dt.datetime
-    ) -> tuple[list[dict[str, Any]], list[StoredMessage]]:
-        """Give fresh messages of open chats their seq: the counter updates and new rows."""
-        counters: list[dict[str, Any]] = []
-        new_rows: list[StoredMessage] = []
-        for chat_id in sorted(self.fresh):
-            indexes = self.fresh[chat_id]
-            state, last_seq = state_of.get(chat_id, (None, 0))
-            if state not in OPEN_STATES:
-                for index in indexes:
-                    self.results[index] = ChatClosed()
-                continue
-            customer = False
-            for seq, index in enumerate(indexes, start=last_seq + 1):
-                m = self.messages[index]
-                customer = customer or m.sender == "customer"
-                row = StoredMessage(
-                    chat_id,
-                    seq,
-                    m.sender,
-                    m.sender_id,
-                    m.author_name,
-                    m.body,
-                    m.client_id,
-                    m.i18n,
-                    now,
-                )
-                new_rows.append(row)
-                self.results[index] = (row, True)
-            counters.append(
-                {
-                    "chat": chat_id,
-                    "seq_to": last_seq + len(indexes),
-                    "activity": now if customer else None,
-                }
-            )
-        return counters, new_rows
-
-    def outcome(self) -> list[tuple[StoredMessage, bool] | ChatClosed]:
-        for index, original in self.repeats.items():
-            first = self.results[original]
-            assert first is not None  # the first of a repeated id is fresh or closed
-            self.results[index] = first if isinstance(first, ChatClosed) else (first[0], False)
-        return [r for r in self.results if r is not None]
-
-
 async def append_batch(
     session: AsyncSession, messages: Sequence[NewMessage], now: dt.datetime
 ) -> list[tuple[StoredMessage, bool] | ChatClosed]:
@@ -291,12 +178,12 @@ async def append_batch(
     """
     table = ChatMessage.__table__
     chats = Chat.__table__
-    batch = _Batch(messages)
+    batch = GroupCommit(messages)
     found: list[StoredMessage] = []
     if batch.keys:
         chat_ids, client_ids = batch.resend_filter()
         rows = await session.execute(
-            select(*(table.c[name] for name in _STORED_COLUMNS)).where(
+            select(*(table.c[name] for name in STORED_COLUMNS)).where(
                 table.c.chat_id.in_(chat_ids), table.c.client_id.in_(client_ids)
             )
         )
@@ -315,160 +202,10 @@ async def append_batch(
         if counters:
             # One statement text for any batch (its compiled form is cached), run as
             # executemany: one round trip to the driver for every chat of the batch.
-            await session.execute(_BUMP_COUNTER, counters)
+            await session.execute(BUMP_COUNTER, counters)
         if new_rows:
             await session.execute(insert(table), [dataclasses.asdict(r) for r in new_rows])
     return batch.outcome()
-
-
-class SqliteWriter:
-    """Stores group commits on SQLite through its own connection, on its own thread.
-
-    Through the async engine a group commit was ~15 hops to aiosqlite's thread and back
-    (cursor, execute, fetch, close per statement, begin, commit), ~100–150 µs of CPU
-    each, plus SQLAlchemy's per-statement work: ~2 ms per commit whatever its size. Here
-    a commit is ONE hop: the whole batch runs as one function against a `sqlite3`
-    connection this thread owns. Statement texts are fixed (SQLite's statement cache
-    keeps them prepared) and values go through the columns' own SQLAlchemy type
-    processors, so UTC datetimes, JSON and enums are stored exactly as the ORM stores them.
-
-    A second connection to the same file is safe because the database is in WAL mode
-    (readers never block, and see every commit) and because the app's engine, through
-    pysqlite's deferred transactions, opens its write transaction at its first write, so
-    it never holds a read snapshot that this writer's commit could invalidate
-    (tests/chat/test_transcripts.py pins both). Writers wait for each other through
-    SQLite's busy timeout, on their own threads, never on the event loop.
-    """
-
-    def __init__(self, path: str, dialect: Any) -> None:
-        self._path = path
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="transcripts")
-        self._conn: sqlite3.Connection | None = None
-        table, chats = ChatMessage.__table__, Chat.__table__
-        insert_sql = insert(table).compile(dialect=dialect, column_keys=list(_STORED_COLUMNS))
-        bump_sql = _BUMP_COUNTER.compile(dialect=dialect)
-        self._insert = insert_sql.string
-        self._insert_names = list(insert_sql.positiontup or ())
-        self._bump = bump_sql.string
-        self._bump_names = list(bump_sql.positiontup or ())
-        self._bind = {
-            **{name: _processor(table.c[name].type, dialect) for name in _STORED_COLUMNS},
-            **{name: _processor(bump_sql.binds[name].type, dialect) for name in self._bump_names},
-        }
-        self._result = [
-            _processor(table.c[name].type, dialect, result=True) for name in _STORED_COLUMNS
-        ]
-        self._state = _processor(chats.c.state.type, dialect, result=True)
-        columns = ", ".join(_STORED_COLUMNS)
-        # json_each: one fixed text for any number of ids, so the statement stays prepared.
-        self._select_resends = (
-            f"SELECT {columns} FROM {table.name} "
-            "WHERE chat_id IN (SELECT value FROM json_each(?)) "
-            "AND client_id IN (SELECT value FROM json_each(?))"
-        )
-        self._select_chats = (
-            f"SELECT id, state, last_seq FROM {chats.name} "
-            "WHERE id IN (SELECT value FROM json_each(?))"
-        )
-
-    @classmethod
-    def for_engine(cls, engine: AsyncEngine) -> SqliteWriter | None:
-        """A writer for a file-backed SQLite engine; None otherwise (an in-memory database
-        is private to its connection, and PostgreSQL needs no thread)."""
-        url = engine.url
-        if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
-            return None
-        return cls(url.database, engine.sync_engine.dialect)
-
-    async def append(
-        self, messages: Sequence[NewMessage], now: dt.datetime
-    ) -> list[tuple[StoredMessage, bool] | ChatClosed]:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._append, messages, now)
-
-    async def close(self) -> None:
-        loop = asyncio.get_running_loop()
-        await loop.run_in_executor(self._executor, self._close)
-        self._executor.shutdown(wait=False)
-
-    def _close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
-
-    def _connection(self) -> sqlite3.Connection:
-        if self._conn is None:
-            conn = sqlite3.connect(self._path, isolation_level=None, timeout=30)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA foreign_keys=ON")
-            self._conn = conn
-        return self._conn
-
-    def _append(
-        self, messages: Sequence[NewMessage], now: dt.datetime
-    ) -> list[tuple[StoredMessage, bool] | ChatClosed]:
-        """One transaction, on this writer's thread (the only one that uses the connection)."""
-        conn = self._connection()
-        batch = _Batch(messages)
-        conn.execute("BEGIN IMMEDIATE")  # the write lock first: the reads below stay true
-        try:
-            found: list[StoredMessage] = []
-            if batch.keys:
-                chat_ids, client_ids = batch.resend_filter()
-                rows = conn.execute(
-                    self._select_resends, (json.dumps(chat_ids), json.dumps(client_ids))
-                )
-                found = [
-                    StoredMessage(
-                        *(p(v) if p else v for p, v in zip(self._result, row, strict=True))
-                    )
-                    for row in rows
-                ]
-            chat_ids = batch.classify(found)
-            if chat_ids:
-                state = self._state
-                state_of = {
-                    chat_id: (state(value) if state else value, last_seq)
-                    for chat_id, value, last_seq in conn.execute(
-                        self._select_chats, (json.dumps(chat_ids),)
-                    )
-                }
-                counters, new_rows = batch.number(state_of, now)
-                bind = self._bind
-                if counters:
-                    conn.executemany(
-                        self._bump,
-                        [self._params(self._bump_names, c, bind) for c in counters],
-                    )
-                if new_rows:
-                    conn.executemany(
-                        self._insert,
-                        [self._params(self._insert_names, r.__dict__, bind) for r in new_rows],
-                    )
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-        return batch.outcome()
-
-    @staticmethod
-    def _params(names: list[str], values: dict[str, Any], bind: dict[str, Any]) -> tuple[Any, ...]:
-        out = []
-        for name in names:
-            value = values[name]
-            process = bind[name]
-            # None too: JSON stores it as 'null', as the ORM and Core paths do.
-            out.append(value if process is None else process(value))
-        return tuple(out)
-
-
-def _processor(type_: Any, dialect: Any, *, result: bool = False) -> Any:
-    """The function SQLAlchemy itself applies to a column's values on this dialect (the
-    dialect's own implementation of the type: SQLite keeps datetimes as text)."""
-    impl = type_.dialect_impl(dialect)
-    return impl.result_processor(dialect, None) if result else impl.bind_processor(dialect)
 
 
 async def messages_after(
@@ -558,13 +295,15 @@ class TranscriptWriter:
         self._queue: list[_Pending] = []
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._sqlite: SqliteWriter | None = None
+        # The database's own writer (its own connection, fixed statements); None for an
+        # in-memory SQLite database, which only the engine's connection can see.
+        self._direct: SqliteWriter | PostgresWriter | None = None
 
     async def start(self) -> None:
         async with self._sessions() as session:  # no connection is made: just the engine
             engine = session.bind
         if isinstance(engine, AsyncEngine):
-            self._sqlite = SqliteWriter.for_engine(engine)
+            self._direct = SqliteWriter.for_engine(engine) or PostgresWriter.for_engine(engine)
         self._task = asyncio.create_task(self._run(), name="transcript-writer")
 
     async def stop(self) -> None:
@@ -580,9 +319,9 @@ class TranscriptWriter:
             if not pending.future.done():
                 pending.future.set_exception(DatabaseUnavailable())
         self._queue.clear()
-        if self._sqlite is not None:
-            await self._sqlite.close()
-            self._sqlite = None
+        if self._direct is not None:
+            await self._direct.close()
+            self._direct = None
 
     async def append(self, message: NewMessage) -> tuple[StoredMessage, bool]:
         """Store one message; returns once it is committed (and published if new)."""
@@ -620,20 +359,14 @@ class TranscriptWriter:
     async def _write(self, batch: list[_Pending]) -> None:
         try:
             outcomes = await self._commit(batch)
-        except (IntegrityError, sqlite3.IntegrityError):
+        except _DUPLICATE:
             # Another process stored one of these client ids at the same moment;
             # fall back to one transaction per chat so only that chat retries.
             outcomes = {}
             for chat_batch in _by_chat(batch).values():
                 outcomes.update(await self._commit_safely(chat_batch))
-        except (OperationalError, DBAPIError, OSError, sqlite3.Error) as exc:
-            log.warning("transcript write failed: %s", exc)
-            outcomes = {id(p): DatabaseUnavailable() for p in batch}
-        except Exception:
-            # A bug must cost this batch, not the writer task: a dead writer would leave
-            # every later message of the process waiting for its ack forever.
-            log.exception("transcript write failed")
-            outcomes = {id(p): DatabaseUnavailable() for p in batch}
+        except Exception as exc:  # noqa: BLE001 - every failure answers the batch
+            outcomes = _refused(batch, exc)
         for pending in batch:
             outcome = outcomes[id(pending)]
             if isinstance(outcome, DatabaseUnavailable) and pending.order is not None:
@@ -651,15 +384,14 @@ class TranscriptWriter:
     async def _commit_safely(self, batch: list[_Pending]) -> dict[int, Any]:
         try:
             return await self._commit(batch)
-        except (OperationalError, DBAPIError, OSError, sqlite3.Error) as exc:
-            log.warning("transcript write failed: %s", exc)
-            return {id(p): DatabaseUnavailable() for p in batch}
+        except Exception as exc:  # noqa: BLE001 - every failure answers the batch
+            return _refused(batch, exc)
 
     async def _commit(self, batch: list[_Pending]) -> dict[int, Any]:
         now = self._clock.now()
         messages = [p.message for p in batch]
-        if self._sqlite is not None:
-            results = await self._sqlite.append(messages, now)
+        if self._direct is not None:
+            results = await self._direct.append(messages, now)
         else:
             for attempt in range(CONFLICT_RETRIES + 1):
                 try:
@@ -667,10 +399,21 @@ class TranscriptWriter:
                         results = await append_batch(session, messages, now)
                     break
                 except DBAPIError as exc:
-                    if attempt == CONFLICT_RETRIES or _sqlstate(exc) not in _CONFLICTS:
+                    if attempt == CONFLICT_RETRIES or _sqlstate(exc) not in CONFLICTS:
                         raise
                     log.info("group commit retried after a conflict: %s", _sqlstate(exc))
         return {id(p): result for p, result in zip(batch, results, strict=True)}
+
+
+def _refused(batch: list[_Pending], exc: Exception) -> dict[int, Any]:
+    """Every message of a batch that could not be stored: answered database_unavailable."""
+    if isinstance(exc, _UNAVAILABLE):
+        log.warning("transcript write failed: %s", exc)
+    else:
+        # A bug must cost this batch, not the writer task: a dead writer would leave
+        # every later message of the process waiting for its ack forever.
+        log.exception("transcript write failed", exc_info=exc)
+    return {id(p): DatabaseUnavailable() for p in batch}
 
 
 def _sqlstate(exc: DBAPIError) -> str | None:

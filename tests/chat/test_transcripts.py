@@ -1,28 +1,35 @@
-"""The group-commit writer's two storage paths, and what the SQLite one relies on.
+"""The group-commit writer's storage paths, and what each direct writer relies on.
 
 On SQLite the writer stores batches through its own `sqlite3` connection on its own
-thread (chat/transcripts.py, `SqliteWriter`). These tests pin that it stores exactly
-what the async path stores, and the two facts about the app's engine it relies on:
-WAL (readers see the writer's commits) and transactions that begin at the first write
-(so no read snapshot of the engine can be invalidated by the writer's commit).
+thread (chat/sqlite_writer.py); on PostgreSQL through its own asyncpg connection with
+fixed statements (chat/postgres_writer.py). These tests pin that both store exactly what
+the async-session path stores; on SQLite, the two facts about the app's engine it relies
+on: WAL (readers see the writer's commits) and transactions that begin at the first
+write (so no read snapshot of the engine can be invalidated by the writer's commit); on
+PostgreSQL, that a lost connection or an aborted transaction costs no message.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import shutil
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import pytest
 from sqlalchemy import select, text, update
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from chat.errors import ChatClosed
 from chat.models import Chat, ChatMessage
+from chat.postgres_writer import PostgresWriter
 from chat.seed import seed_services
+from chat.sqlite_writer import SqliteWriter
 from chat.states import ChatState
-from chat.transcripts import NewMessage, SqliteWriter, append_batch, messages_after
+from chat.transcripts import NewMessage, append_batch, messages_after
+from tests.conftest import Backend
 from ticketing.db import create_engine, create_sessionmaker, transaction
 from ticketing.models import Customer
 
@@ -33,7 +40,24 @@ NOW = dt.datetime(2026, 11, 25, 10, 0, 0, 123456, tzinfo=dt.UTC)
 async def sqlite_db(sqlite_template: Path, tmp_path: Path) -> Any:
     path = tmp_path / "writer.db"
     shutil.copy(sqlite_template, path)
-    engine = create_engine(f"sqlite+aiosqlite:///{path}")
+    async for db in _seeded(f"sqlite+aiosqlite:///{path}"):
+        yield db
+
+
+@pytest.fixture
+async def postgres_db(shared_backend: Backend) -> Any:
+    async for db in _seeded(shared_backend.database_url):
+        yield db
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def any_db(request: pytest.FixtureRequest) -> Any:
+    """The same three chats on each backend (two open, one ended)."""
+    return request.getfixturevalue(f"{request.param}_db")
+
+
+async def _seeded(url: str) -> Any:
+    engine = create_engine(url)
     sessions = create_sessionmaker(engine)
     async with transaction(sessions) as session:
         await seed_services(session)
@@ -74,10 +98,15 @@ def _row(r: ChatMessage) -> tuple[Any, ...]:
     return (r.seq, r.sender, r.sender_id, r.author_name, r.body, r.client_id, r.i18n, r.created_at)
 
 
-async def test_the_sqlite_writer_stores_what_the_async_path_stores(sqlite_db: Any) -> None:
-    engine, sessions, (async_chat, thread_chat, ended_chat) = sqlite_db
-    writer = SqliteWriter.for_engine(engine)
+def _direct_writer(engine: AsyncEngine) -> SqliteWriter | PostgresWriter:
+    writer = SqliteWriter.for_engine(engine) or PostgresWriter.for_engine(engine)
     assert writer is not None
+    return writer
+
+
+async def test_the_direct_writer_stores_what_the_async_path_stores(any_db: Any) -> None:
+    engine, sessions, (async_chat, thread_chat, ended_chat) = any_db
+    writer = _direct_writer(engine)
     try:
         async with transaction(sessions) as session:
             by_session = await append_batch(session, _messages(async_chat), NOW)
@@ -167,10 +196,113 @@ async def test_a_group_commit_aborted_by_a_deadlock_is_retried(
     await bus.connect()
     writer = transcripts.TranscriptWriter(sessions, bus, FakeClock(NOW))
     await writer.start()
-    writer._sqlite = None  # the PostgreSQL path, on this SQLite file
+    writer._direct = None  # the async-session path, on this SQLite file
     try:
         row, is_new = await writer.append(NewMessage(chat_id, "agent", 2, "Bea", "hi", "a1"))
     finally:
         await writer.stop()
         await bus.disconnect()
     assert (row.seq, is_new, calls) == (1, True, 2)
+
+
+async def _stored(sessions: Any, chat_id: int) -> list[tuple[int, str | None]]:
+    async with sessions() as session:
+        return [(r.seq, r.client_id) for r in await messages_after(session, chat_id, 0)]
+
+
+async def test_the_postgres_writer_reconnects_when_its_connection_is_killed(
+    postgres_db: Any,
+) -> None:
+    """PostgreSQL restarted, or an idle connection cut: the writer opens a new one by
+    itself, without refusing the next batch (asyncpg may notice the dead connection only
+    when BEGIN fails, with an error of its own; that BEGIN is retried on a new one)."""
+    engine, sessions, (chat_id, _, _) = postgres_db
+    writer = _direct_writer(engine)
+    assert isinstance(writer, PostgresWriter)
+    try:
+        await writer.append([NewMessage(chat_id, "agent", 2, "Bea", "one", "a1")], NOW)
+        async with sessions() as session:
+            killed = await session.scalar(
+                text(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            )
+        assert killed >= 1
+        # Noticed at BEGIN at the latest, before anything is sent: no batch is refused.
+        [(row, is_new)] = await writer.append(
+            [NewMessage(chat_id, "agent", 2, "Bea", "two", "a2")], NOW
+        )
+        assert (row.seq, is_new) == (2, True)
+    finally:
+        await writer.close()
+    assert await _stored(sessions, chat_id) == [(1, "a1"), (2, "a2")]
+
+
+@pytest.mark.parametrize("error", [asyncpg.DeadlockDetectedError, asyncpg.SerializationError])
+async def test_a_postgres_group_commit_aborted_by_a_conflict_is_retried(
+    postgres_db: Any, monkeypatch: pytest.MonkeyPatch, error: type[Exception]
+) -> None:
+    engine, sessions, (chat_id, _, _) = postgres_db
+    real = PostgresWriter._append
+    calls = 0
+
+    async def aborted_once(*args: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        result = await real(*args)  # written, then aborted: nothing of it may remain
+        if calls == 1:
+            raise error("aborted to break a conflict")
+        return result
+
+    monkeypatch.setattr(PostgresWriter, "_append", staticmethod(aborted_once))
+    writer = _direct_writer(engine)
+    try:
+        [(row, is_new)] = await writer.append(
+            [NewMessage(chat_id, "agent", 2, "Bea", "hi", "a1")], NOW
+        )
+    finally:
+        await writer.close()
+    assert (row.seq, is_new, calls) == (1, True, 2)
+    assert await _stored(sessions, chat_id) == [(1, "a1")]
+
+
+async def test_a_postgres_duplicate_is_retried_chat_by_chat(
+    postgres_db: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process stored one of the batch's client ids at the same moment: the
+    batch is retried one chat at a time, and the other chats' messages are not refused."""
+    from chat.bus import Bus
+    from chat.transcripts import TranscriptWriter
+    from ticketing.clock import FakeClock
+
+    engine, sessions, (first, second, _) = postgres_db
+    real = PostgresWriter._append
+    calls = 0
+
+    async def duplicate_once(*args: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise asyncpg.UniqueViolationError("duplicate key value")
+        return await real(*args)
+
+    monkeypatch.setattr(PostgresWriter, "_append", staticmethod(duplicate_once))
+    bus = Bus()
+    await bus.connect()
+    writer = TranscriptWriter(sessions, bus, FakeClock(NOW))
+    await writer.start()
+    try:
+        futures = [
+            writer.submit(NewMessage(first, "agent", 2, "Bea", "hi", "a1")),
+            writer.submit(NewMessage(second, "agent", 2, "Bea", "hi", "a1")),
+        ]
+        results = await asyncio.gather(*futures)
+    finally:
+        await writer.stop()
+        await bus.disconnect()
+    assert [(row.chat_id, row.seq, is_new) for row, is_new in results] == [
+        (first, 1, True),
+        (second, 1, True),
+    ]
+    assert calls == 3  # the whole batch once, then each chat alone

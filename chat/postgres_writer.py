@@ -1,0 +1,213 @@
+"""The transcript writer's PostgreSQL path: group commits on an asyncpg connection of its own.
+
+Through the async session a group commit cost ~4.5 ms of client CPU whatever its size
+(`bench.writer`: SQLAlchemy building and expanding two `IN` selects, cache keys, result
+set-up, the session's begin and commit), so on a calm desk, where a commit holds one or
+two messages, the writer alone cost a message ten times the relay's whole budget. Here
+the four statements are fixed texts, prepared once per connection by asyncpg and then
+only bound: arrays in, one round trip each, no SQL built per commit. chat/transcripts.py
+decides when a batch is written; this module only how, as `SqliteWriter` does on SQLite.
+
+The resend lookup joins `unnest` of the batch's exact keys to the unique index on
+(chat_id, sender, client_id). An earlier attempt looked resends up with
+`chat_id = ANY($1) AND client_id = ANY($2)`: after five executions PostgreSQL switched
+that prepared statement to a generic plan that reads every stored line of the batch's
+chats and filters them, and a rate sweep stalled at 1,600 msgs/s as transcripts grew.
+A join on the exact keys has the same plan, generic or custom: one index lookup per key.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+import asyncpg
+from asyncpg.transaction import Transaction
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from chat.errors import ChatClosed
+from chat.models import Chat, ChatMessage
+from chat.states import ChatState
+from chat.transcript_batch import GroupCommit, NewMessage, StoredMessage
+
+log = logging.getLogger("chat.transcripts")
+
+# PostgreSQL may abort a group commit to break a deadlock or a serialization conflict;
+# it is retried at once (twice at most) instead of failing every message in it.
+CONFLICT_RETRIES = 2
+CONFLICTS = frozenset({"40P01", "40001"})
+# A database that does not answer a connection attempt fails the batch after this long
+# (asyncpg's own default is a minute, which clients would spend waiting for an ack).
+CONNECT_TIMEOUT_SECONDS = 10.0
+
+_MESSAGES = ChatMessage.__table__.name
+_CHATS = Chat.__table__.name
+_RESENDS = f"""
+SELECT m.chat_id, m.seq, m.sender, m.sender_id, m.author_name, m.body, m.client_id,
+       m.i18n::text, m.created_at
+FROM unnest($1::integer[], $2::text[], $3::text[]) AS k(chat_id, sender, client_id)
+JOIN {_MESSAGES} AS m
+  ON m.chat_id = k.chat_id AND m.sender = k.sender AND m.client_id = k.client_id
+"""
+# In id order, so two processes (and the endings, chat/endings.py) never deadlock.
+_LOCK_CHATS = f"""
+SELECT id, state, last_seq FROM {_CHATS} WHERE id = ANY($1::integer[]) ORDER BY id FOR UPDATE
+"""
+_BUMP_COUNTERS = f"""
+UPDATE {_CHATS} SET
+  last_seq = v.seq_to,
+  last_customer_activity_at = coalesce(v.activity, {_CHATS}.last_customer_activity_at)
+FROM unnest($1::integer[], $2::integer[], $3::timestamptz[]) AS v(id, seq_to, activity)
+WHERE {_CHATS}.id = v.id
+"""
+_INSERT = f"""
+INSERT INTO {_MESSAGES}
+  (chat_id, seq, sender, sender_id, author_name, body, client_id, i18n, created_at)
+SELECT chat_id, seq, sender, sender_id, author_name, body, client_id, i18n::json, created_at
+FROM unnest($1::integer[], $2::integer[], $3::text[], $4::integer[], $5::text[],
+            $6::text[], $7::text[], $8::text[], $9::timestamptz[])
+  AS r(chat_id, seq, sender, sender_id, author_name, body, client_id, i18n, created_at)
+"""
+# Keyword arguments SQLAlchemy's asyncpg adapter consumes itself; asyncpg.connect does not.
+_ADAPTER_ONLY = ("prepared_statement_cache_size", "prepared_statement_name_func")
+
+
+class PostgresWriter:
+    """Stores group commits on PostgreSQL through one asyncpg connection it owns.
+
+    One connection per process, outside the engine's pool: the writer's transactions are
+    short and strictly one at a time, and owning the connection keeps asyncpg's prepared
+    statements alive across commits. A connection that fails is dropped and the next
+    batch opens a new one, so the writer recovers by itself when PostgreSQL comes back.
+    """
+
+    def __init__(self, connect_kwargs: dict[str, Any]) -> None:
+        self._connect_kwargs = connect_kwargs
+        self._conn: asyncpg.Connection | None = None
+
+    @classmethod
+    def for_engine(cls, engine: AsyncEngine) -> PostgresWriter | None:
+        """A writer for a PostgreSQL engine, connecting as the engine does; None otherwise."""
+        if engine.url.get_backend_name() != "postgresql":
+            return None
+        args, kwargs = engine.sync_engine.dialect.create_connect_args(engine.url)
+        if args:
+            raise ValueError("a PostgreSQL URL with positional connect arguments")
+        for name in _ADAPTER_ONLY:
+            kwargs.pop(name, None)
+        kwargs.setdefault("timeout", CONNECT_TIMEOUT_SECONDS)
+        return cls(kwargs)
+
+    async def close(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None and not conn.is_closed():
+            try:
+                await conn.close(timeout=5)
+            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError):
+                conn.terminate()
+
+    async def append(
+        self, messages: Sequence[NewMessage], now: dt.datetime
+    ) -> list[tuple[StoredMessage, bool] | ChatClosed]:
+        """One transaction; a deadlock or serialization conflict is retried."""
+        for attempt in range(CONFLICT_RETRIES + 1):
+            conn, transaction = await self._begin()
+            try:
+                results = await self._append(conn, messages, now)
+                await transaction.commit()
+                return results
+            except asyncpg.PostgresError as exc:
+                if exc.sqlstate in CONFLICTS and attempt < CONFLICT_RETRIES:
+                    log.info("group commit retried after a conflict: %s", exc.sqlstate)
+                    try:
+                        await transaction.rollback()
+                        continue
+                    except BaseException:
+                        self._drop()
+                        raise
+                self._drop()
+                raise
+            except BaseException:
+                # Whatever failed (the connection, a statement, a cancelled task), the
+                # connection's state is unknown: closing it rolls the transaction back
+                # on the server, and the next batch starts on a new connection.
+                self._drop()
+                raise
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    async def _begin(self) -> tuple[asyncpg.Connection, Transaction]:
+        """BEGIN on a live connection.
+
+        A connection that died while idle (PostgreSQL restarted, its backend terminated)
+        is often noticed only here, before anything of the batch was sent; that is retried
+        once on a new connection instead of refusing the batch.
+        """
+        for fresh in (self._conn is None or self._conn.is_closed(), True):
+            conn = await self._connection()
+            transaction = conn.transaction()
+            try:
+                await transaction.start()
+                return conn, transaction
+            except BaseException as exc:
+                self._drop()
+                if fresh or not isinstance(exc, Exception):
+                    raise
+        raise AssertionError("unreachable: a fresh connection returns or raises")
+
+    async def _connection(self) -> asyncpg.Connection:
+        if self._conn is None or self._conn.is_closed():
+            self._conn = await asyncpg.connect(**self._connect_kwargs)
+        return self._conn
+
+    def _drop(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.terminate()
+
+    @staticmethod
+    async def _append(
+        conn: asyncpg.Connection, messages: Sequence[NewMessage], now: dt.datetime
+    ) -> list[tuple[StoredMessage, bool] | ChatClosed]:
+        batch = GroupCommit(messages)
+        found: list[StoredMessage] = []
+        if batch.keys:
+            keys = sorted(batch.keys)
+            rows = await conn.fetch(
+                _RESENDS, [k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys]
+            )
+            found = [
+                StoredMessage(*row[:7], None if row[7] is None else json.loads(row[7]), row[8])
+                for row in rows
+            ]
+        chat_ids = batch.classify(found)
+        if chat_ids:
+            state_of = {
+                row[0]: (ChatState(row[1]), row[2])
+                for row in await conn.fetch(_LOCK_CHATS, chat_ids)
+            }
+            counters, new_rows = batch.number(state_of, now)
+            if counters:
+                await conn.execute(
+                    _BUMP_COUNTERS,
+                    [c["chat"] for c in counters],
+                    [c["seq_to"] for c in counters],
+                    [c["activity"] for c in counters],
+                )
+            if new_rows:
+                await conn.execute(
+                    _INSERT,
+                    [r.chat_id for r in new_rows],
+                    [r.seq for r in new_rows],
+                    [r.sender for r in new_rows],
+                    [r.sender_id for r in new_rows],
+                    [r.author_name for r in new_rows],
+                    [r.body for r in new_rows],
+                    [r.client_id for r in new_rows],
+                    # JSON null for no i18n, as the ORM and the other writers store it.
+                    [json.dumps(r.i18n) for r in new_rows],
+                    [r.created_at for r in new_rows],
+                )
+        return batch.outcome()
