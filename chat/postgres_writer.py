@@ -1,19 +1,20 @@
 """The transcript writer's PostgreSQL path: group commits on an asyncpg connection of its own.
 
-Through the async session a group commit cost ~4.5 ms of client CPU whatever its size
-(`bench.writer`: SQLAlchemy building and expanding two `IN` selects, cache keys, result
-set-up, the session's begin and commit), so on a calm desk, where a commit holds one or
-two messages, the writer alone cost a message ten times the relay's whole budget. Here
-the four statements are fixed texts, prepared once per connection by asyncpg and then
-only bound: arrays in, one round trip each, no SQL built per commit. chat/transcripts.py
-decides when a batch is written; this module only how, as `SqliteWriter` does on SQLite.
+Through the async session a group commit cost ~1.2 ms of client CPU whatever its size
+(`bench.writer --database-url …`: SQLAlchemy building and expanding two `IN` selects,
+cache keys, result set-up, the session's begin and commit), so on a calm desk, where a
+commit holds a few messages, the writer alone cost more than the whole relay. Here the
+four statements are fixed texts that asyncpg prepares once per connection and then only
+binds: arrays in, one round trip each, no SQL built per commit. chat/transcripts.py
+decides when a batch is written; this module only how, as chat/sqlite_writer.py does on
+SQLite.
 
-The resend lookup joins `unnest` of the batch's exact keys to the unique index on
-(chat_id, sender, client_id). An earlier attempt looked resends up with
-`chat_id = ANY($1) AND client_id = ANY($2)`: after five executions PostgreSQL switched
-that prepared statement to a generic plan that reads every stored line of the batch's
-chats and filters them, and a rate sweep stalled at 1,600 msgs/s as transcripts grew.
-A join on the exact keys has the same plan, generic or custom: one index lookup per key.
+Two things about plans. The resend lookup joins `unnest` of the batch's exact keys to
+the unique index on (chat_id, sender, client_id), an index lookup per key (an earlier
+attempt, `chat_id = ANY($1) AND client_id = ANY($2)`, reads every line of the batch's
+chats). And every execution is planned for its own arguments (`plan_cache_mode`, below):
+a prepared statement's generic plan is made once, possibly while a table is empty, and
+kept.
 """
 
 from __future__ import annotations
@@ -71,6 +72,12 @@ FROM unnest($1::integer[], $2::integer[], $3::text[], $4::integer[], $5::text[],
             $6::text[], $7::text[], $8::text[], $9::timestamptz[])
   AS r(chat_id, seq, sender, sender_id, author_name, body, client_id, i18n, created_at)
 """
+# Every execution of the writer's prepared statements is planned for its own arguments
+# and the tables as they are now. PostgreSQL otherwise switches a prepared statement to
+# one generic plan after five executions and keeps it until the next ANALYZE: made while
+# `chat_messages` was nearly empty, that plan scanned the whole table for every resend
+# lookup, and in a rate sweep the lookup grew from 0.8 to 15 ms per commit in 75 s.
+_CUSTOM_PLANS = {"plan_cache_mode": "force_custom_plan"}
 # Keyword arguments SQLAlchemy's asyncpg adapter consumes itself; asyncpg.connect does not.
 _ADAPTER_ONLY = ("prepared_statement_cache_size", "prepared_statement_name_func")
 
@@ -99,6 +106,7 @@ class PostgresWriter:
         for name in _ADAPTER_ONLY:
             kwargs.pop(name, None)
         kwargs.setdefault("timeout", CONNECT_TIMEOUT_SECONDS)
+        kwargs["server_settings"] = {**kwargs.get("server_settings", {}), **_CUSTOM_PLANS}
         return cls(kwargs)
 
     async def close(self) -> None:

@@ -239,6 +239,22 @@ async def test_the_postgres_writer_reconnects_when_its_connection_is_killed(
     assert await _stored(sessions, chat_id) == [(1, "a1"), (2, "a2")]
 
 
+async def test_the_postgres_writer_plans_each_statement_for_its_arguments(
+    postgres_db: Any,
+) -> None:
+    """No generic plan: one made while `chat_messages` was empty scanned the whole table
+    for every resend lookup, and kept doing so as the table grew (docs/performance.md)."""
+    engine, _, (chat_id, _, _) = postgres_db
+    writer = _direct_writer(engine)
+    assert isinstance(writer, PostgresWriter)
+    try:
+        await writer.append([NewMessage(chat_id, "agent", 2, "Bea", "one", "a1")], NOW)
+        assert writer._conn is not None
+        assert await writer._conn.fetchval("SHOW plan_cache_mode") == "force_custom_plan"
+    finally:
+        await writer.close()
+
+
 @pytest.mark.parametrize("error", [asyncpg.DeadlockDetectedError, asyncpg.SerializationError])
 async def test_a_postgres_group_commit_aborted_by_a_conflict_is_retried(
     postgres_db: Any, monkeypatch: pytest.MonkeyPatch, error: type[Exception]
