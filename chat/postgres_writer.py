@@ -22,7 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import asyncpg
@@ -33,6 +33,7 @@ from chat.errors import ChatClosed
 from chat.models import Chat, ChatMessage
 from chat.states import ChatState
 from chat.transcript_batch import GroupCommit, NewMessage, StoredMessage
+from ticketing.db import doubt_connections
 
 log = logging.getLogger("chat.transcripts")
 
@@ -91,8 +92,12 @@ class PostgresWriter:
     batch opens a new one, so the writer recovers by itself when PostgreSQL comes back.
     """
 
-    def __init__(self, connect_kwargs: dict[str, Any]) -> None:
+    def __init__(
+        self, connect_kwargs: dict[str, Any], on_lost: Callable[[], None] | None = None
+    ) -> None:
         self._connect_kwargs = connect_kwargs
+        # Told when the connection is lost: the engine's pool most likely lost its too.
+        self._on_lost = on_lost
         self._conn: asyncpg.Connection | None = None
 
     @classmethod
@@ -107,7 +112,7 @@ class PostgresWriter:
             kwargs.pop(name, None)
         kwargs.setdefault("timeout", CONNECT_TIMEOUT_SECONDS)
         kwargs["server_settings"] = {**kwargs.get("server_settings", {}), **_CUSTOM_PLANS}
-        return cls(kwargs)
+        return cls(kwargs, on_lost=lambda: doubt_connections(engine))
 
     async def close(self) -> None:
         conn, self._conn = self._conn, None
@@ -166,14 +171,19 @@ class PostgresWriter:
         raise AssertionError("unreachable: a fresh connection returns or raises")
 
     async def _connection(self) -> asyncpg.Connection:
-        if self._conn is None or self._conn.is_closed():
+        if self._conn is not None and self._conn.is_closed():
+            self._drop()  # closed while idle
+        if self._conn is None:
             self._conn = await asyncpg.connect(**self._connect_kwargs)
         return self._conn
 
     def _drop(self) -> None:
         conn, self._conn = self._conn, None
-        if conn is not None:
-            conn.terminate()
+        if conn is None:
+            return
+        if conn.is_closed() and self._on_lost is not None:
+            self._on_lost()  # closed under us: PostgreSQL restarted, or the network broke
+        conn.terminate()
 
     @staticmethod
     async def _append(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -108,6 +109,18 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
 # A pooled connection idle longer than this is pinged before use (ping_when_idle).
 PING_AFTER_IDLE_SECONDS = 10.0
 _IDLE_SINCE = "chatdesk.idle_since"
+# When each engine's pooled connections were last put in doubt (doubt_connections).
+_DOUBTED_AT: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
+
+
+def doubt_connections(engine: AsyncEngine) -> None:
+    """Ping, at their next checkout, every connection that was in the pool before now.
+
+    For code that learns of an outage on a connection of its own (the transcript
+    writer's, chat/postgres_writer.py): the pool's connections most likely died with it,
+    and a hot one would otherwise fail the first request that takes it.
+    """
+    _DOUBTED_AT[engine.sync_engine] = time.monotonic()
 
 
 def ping_when_idle(engine: AsyncEngine, idle_seconds: float) -> None:
@@ -119,9 +132,11 @@ def ping_when_idle(engine: AsyncEngine, idle_seconds: float) -> None:
     longer (a server restart, an idle timeout, a firewall) is pinged, and a failed ping
     invalidates the pool, as pre-ping does. A restart that kills connections in use
     fails the transactions holding them, and SQLAlchemy's disconnect handling then
-    invalidates the whole pool, so the next checkout reconnects.
+    invalidates the whole pool, so the next checkout reconnects. A restart seen
+    elsewhere (`doubt_connections`) gets every connection checked in before it pinged.
     """
     dialect = engine.dialect
+    sync_engine = engine.sync_engine
 
     @event.listens_for(engine.sync_engine, "checkin")
     def _idle_from(dbapi_connection: Any, record: Any) -> None:
@@ -130,8 +145,10 @@ def ping_when_idle(engine: AsyncEngine, idle_seconds: float) -> None:
     @event.listens_for(engine.sync_engine, "checkout")
     def _ping_if_idle(dbapi_connection: Any, record: Any, proxy: Any) -> None:
         since = record.info.get(_IDLE_SINCE)
-        if since is None or time.monotonic() - since < idle_seconds:
-            return  # new, or back from use a moment ago
+        if since is None:
+            return  # new
+        if time.monotonic() - since < idle_seconds and since > _DOUBTED_AT.get(sync_engine, -1.0):
+            return  # back from use a moment ago, and nothing since says the server went away
         try:
             alive = dialect.do_ping(dbapi_connection)
         except Exception as error:  # any failure: drop it and connect afresh

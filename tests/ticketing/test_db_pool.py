@@ -80,3 +80,22 @@ async def test_a_connection_back_in_use_at_once_is_not_pinged(
         assert await _backend_pid(engine) != killed
     finally:
         await engine.dispose()
+
+
+async def test_a_hot_connection_put_in_doubt_is_pinged_and_replaced(
+    shared_backend: Backend, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the transcript writer does when its own connection is lost: the pool's
+    connections, however recently used, are pinged once before their next use."""
+    monkeypatch.setattr(db, "PING_AFTER_IDLE_SECONDS", 3600.0)
+    engine = db.create_engine(shared_backend.database_url)
+    pings = _count_pings(engine, monkeypatch)
+    try:
+        killed = await _backend_pid(engine)
+        await _terminate(shared_backend.database_url, killed)
+        db.doubt_connections(engine)
+        replacement = await _backend_pid(engine)  # no error: pinged, found dead, replaced
+        assert replacement != killed and len(pings) == 1
+        assert await _backend_pid(engine) == replacement and len(pings) == 1  # once only
+    finally:
+        await engine.dispose()
