@@ -4,7 +4,7 @@ Through the async session a group commit cost ~1.2 ms of client CPU whatever its
 (`bench.writer --database-url …`: SQLAlchemy building and expanding two `IN` selects,
 cache keys, result set-up, the session's begin and commit), so on a calm desk, where a
 commit holds a few messages, the writer alone cost more than the whole relay. Here the
-four statements are fixed texts that asyncpg prepares once per connection and then only
+three statements are fixed texts that asyncpg prepares once per connection and then only
 binds: arrays in, one round trip each, no SQL built per commit. chat/transcripts.py
 decides when a batch is written; this module only how, as chat/sqlite_writer.py does on
 SQLite.
@@ -58,19 +58,21 @@ JOIN {_MESSAGES} AS m
 _LOCK_CHATS = f"""
 SELECT id, state, last_seq FROM {_CHATS} WHERE id = ANY($1::integer[]) ORDER BY id FOR UPDATE
 """
-_BUMP_COUNTERS = f"""
-UPDATE {_CHATS} SET
-  last_seq = v.seq_to,
-  last_customer_activity_at = coalesce(v.activity, {_CHATS}.last_customer_activity_at)
-FROM unnest($1::integer[], $2::integer[], $3::timestamptz[]) AS v(id, seq_to, activity)
-WHERE {_CHATS}.id = v.id
-"""
-_INSERT = f"""
+# The counters and the new lines in one statement (one round trip): a data-modifying
+# WITH runs to completion whether or not the INSERT reads it.
+_STORE = f"""
+WITH bumped AS (
+  UPDATE {_CHATS} SET
+    last_seq = v.seq_to,
+    last_customer_activity_at = coalesce(v.activity, {_CHATS}.last_customer_activity_at)
+  FROM unnest($1::integer[], $2::integer[], $3::timestamptz[]) AS v(id, seq_to, activity)
+  WHERE {_CHATS}.id = v.id
+)
 INSERT INTO {_MESSAGES}
   (chat_id, seq, sender, sender_id, author_name, body, client_id, i18n, created_at)
 SELECT chat_id, seq, sender, sender_id, author_name, body, client_id, i18n::json, created_at
-FROM unnest($1::integer[], $2::integer[], $3::text[], $4::integer[], $5::text[],
-            $6::text[], $7::text[], $8::text[], $9::timestamptz[])
+FROM unnest($4::integer[], $5::integer[], $6::text[], $7::integer[], $8::text[],
+            $9::text[], $10::text[], $11::text[], $12::timestamptz[])
   AS r(chat_id, seq, sender, sender_id, author_name, body, client_id, i18n, created_at)
 """
 # Every execution of the writer's prepared statements is planned for its own arguments
@@ -207,16 +209,12 @@ class PostgresWriter:
                 for row in await conn.fetch(_LOCK_CHATS, chat_ids)
             }
             counters, new_rows = batch.number(state_of, now)
-            if counters:
+            if new_rows:  # and so counters: one per open chat with new lines
                 await conn.execute(
-                    _BUMP_COUNTERS,
+                    _STORE,
                     [c["chat"] for c in counters],
                     [c["seq_to"] for c in counters],
                     [c["activity"] for c in counters],
-                )
-            if new_rows:
-                await conn.execute(
-                    _INSERT,
                     [r.chat_id for r in new_rows],
                     [r.seq for r in new_rows],
                     [r.sender for r in new_rows],

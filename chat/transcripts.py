@@ -44,7 +44,7 @@ log = logging.getLogger("chat.transcripts")
 
 # Upper bound on one group commit; keeps a transaction short under heavy load.
 MAX_BATCH = 500
-# A group commit's cost is mostly fixed (one thread hop on SQLite, six round trips on
+# A group commit's cost is mostly fixed (one thread hop on SQLite, five round trips on
 # PostgreSQL), and the commit's size also sets how many messages each later step (bus,
 # fan-out, socket writes) handles at once; so every commit waits this long for more
 # messages, even under load (without it, a commit held what arrived during the last
