@@ -261,23 +261,32 @@ async def test_the_postgres_writer_plans_each_statement_for_its_arguments(
         await writer.close()
 
 
+def _fail_once(
+    monkeypatch: pytest.MonkeyPatch, error: Exception, *, after_writing: bool = False
+) -> list[int]:
+    """Make the PostgreSQL writer's first attempt raise `error`, after its statements ran
+    or before any; returns the attempts made, a list that grows with each one."""
+    real = PostgresWriter._append
+    calls: list[int] = []
+
+    async def failing_once(*args: Any) -> Any:
+        calls.append(len(calls))
+        result = await real(*args) if after_writing or len(calls) > 1 else None
+        if len(calls) == 1:
+            raise error
+        return result
+
+    monkeypatch.setattr(PostgresWriter, "_append", staticmethod(failing_once))
+    return calls
+
+
 @pytest.mark.parametrize("error", [asyncpg.DeadlockDetectedError, asyncpg.SerializationError])
 async def test_a_postgres_group_commit_aborted_by_a_conflict_is_retried(
     postgres_db: Any, monkeypatch: pytest.MonkeyPatch, error: type[Exception]
 ) -> None:
     engine, sessions, (chat_id, _, _) = postgres_db
-    real = PostgresWriter._append
-    calls = 0
-
-    async def aborted_once(*args: Any) -> Any:
-        nonlocal calls
-        calls += 1
-        result = await real(*args)  # written, then aborted: nothing of it may remain
-        if calls == 1:
-            raise error("aborted to break a conflict")
-        return result
-
-    monkeypatch.setattr(PostgresWriter, "_append", staticmethod(aborted_once))
+    # Written, then aborted: nothing of the first attempt may remain.
+    calls = _fail_once(monkeypatch, error("aborted to break a conflict"), after_writing=True)
     writer = _direct_writer(engine)
     try:
         [(row, is_new)] = await writer.append(
@@ -285,7 +294,7 @@ async def test_a_postgres_group_commit_aborted_by_a_conflict_is_retried(
         )
     finally:
         await writer.close()
-    assert (row.seq, is_new, calls) == (1, True, 2)
+    assert (row.seq, is_new, len(calls)) == (1, True, 2)
     assert await _stored(sessions, chat_id) == [(1, "a1")]
 
 
@@ -299,17 +308,7 @@ async def test_a_postgres_duplicate_is_retried_chat_by_chat(
     from ticketing.clock import FakeClock
 
     engine, sessions, (first, second, _) = postgres_db
-    real = PostgresWriter._append
-    calls = 0
-
-    async def duplicate_once(*args: Any) -> Any:
-        nonlocal calls
-        calls += 1
-        if calls == 1:
-            raise asyncpg.UniqueViolationError("duplicate key value")
-        return await real(*args)
-
-    monkeypatch.setattr(PostgresWriter, "_append", staticmethod(duplicate_once))
+    calls = _fail_once(monkeypatch, asyncpg.UniqueViolationError("duplicate key value"))
     bus = Bus()
     await bus.connect()
     writer = TranscriptWriter(sessions, bus, FakeClock(NOW))
@@ -327,4 +326,4 @@ async def test_a_postgres_duplicate_is_retried_chat_by_chat(
         (first, 1, True),
         (second, 1, True),
     ]
-    assert calls == 3  # the whole batch once, then each chat alone
+    assert len(calls) == 3  # the whole batch once, then each chat alone
