@@ -167,8 +167,9 @@ class PostgresWriter:
                 await transaction.start()
                 return conn, transaction
             except BaseException as exc:
-                self._drop()
-                if fresh or not isinstance(exc, Exception):
+                failed = isinstance(exc, Exception)  # not a cancellation
+                self._drop(lost=failed)
+                if fresh or not failed:
                     raise
         raise AssertionError("unreachable: a fresh connection returns or raises")
 
@@ -179,12 +180,14 @@ class PostgresWriter:
             self._conn = await asyncpg.connect(**self._connect_kwargs)
         return self._conn
 
-    def _drop(self) -> None:
+    def _drop(self, *, lost: bool = False) -> None:
+        """Close the connection; `lost` (or found closed under us: PostgreSQL restarted,
+        the network broke) tells the engine's pool too."""
         conn, self._conn = self._conn, None
         if conn is None:
             return
-        if conn.is_closed() and self._on_lost is not None:
-            self._on_lost()  # closed under us: PostgreSQL restarted, or the network broke
+        if (lost or conn.is_closed()) and self._on_lost is not None:
+            self._on_lost()
         conn.terminate()
 
     @staticmethod

@@ -1,8 +1,8 @@
 """Transcripts: store a chat message with its sequence number, then deliver it.
 
-DESIGN.md principle 2, "persist, then deliver". Messages arriving in the same
-event-loop pass are written in ONE transaction (group commit) and published after
-it commits, so the hot path has no per-message commit and no awaited publish.
+DESIGN.md principle 2, "persist, then deliver". Messages arriving within one
+commit window (a few milliseconds) are written in ONE transaction (group commit) and
+published after it commits, so the hot path has no per-message commit and no awaited publish.
 Sequence numbers come from `chats.last_seq` under the row's lock, so two
 processes writing to one chat still number its messages 1, 2, 3 … without gaps.
 """
@@ -290,7 +290,7 @@ class _Pending:
 
 
 class TranscriptWriter:
-    """Group commit for chat messages: one transaction per event-loop pass of arrivals."""
+    """Group commit for chat messages: one transaction per commit window of arrivals."""
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], bus: Bus, clock: Clock) -> None:
         self._sessions = sessions
