@@ -19,6 +19,7 @@ from chat.bus import Bus
 from chat.dispatcher import Dispatcher
 from chat.hub import Hub
 from chat.lifecycle import ChatService
+from chat.loop_watch import LoopWatch
 from chat.ratelimit import EdgeLimits
 from chat.receipts import ReceiptBook
 from chat.settings import Settings
@@ -52,6 +53,10 @@ class Runtime:
     ) -> Runtime:
         clock = clock or SystemClock()
         stack = AsyncExitStack()
+        if settings.loop_stall_warn_seconds > 0:
+            watch = LoopWatch(settings.loop_stall_warn_seconds)
+            watch.start()
+            stack.callback(watch.stop)
         engine = create_engine(settings.database_url)
         stack.push_async_callback(engine.dispose)
         try:

@@ -95,6 +95,9 @@ class Settings:
         "text/plain",
     )
     rate_chat_uploads_per_minute: int = 10
+    # Log a warning, with the stack, when one callback holds the event loop this long
+    # (chat/loop_watch.py); 0 turns the watchdog off.
+    loop_stall_warn_seconds: float = 0.5
     # Delivered/read receipts are kept in memory and written this often (chat/receipts.py).
     receipt_flush_seconds: float = 1.0
     session_max_age_seconds: int = 14 * 24 * 3600
