@@ -42,6 +42,8 @@ OPEN_TIMEOUT_SECONDS = 30.0
 # The real clients' keep-alive (static/lib/socket.js): the server closes a silent socket.
 PING_SECONDS = 25.0
 MAX_FRAME_BYTES = 1 << 20
+# After a sweep, chats end at least this many a second (bench.conversions: ~250/s).
+MIN_ENDING_RATE = 100.0
 
 
 async def keep_alive(ws: ClientConnection) -> None:
@@ -95,16 +97,17 @@ class Profile:
     ) -> Profile:
         """The same open chats at one offered rate after another: where does p99 break?"""
         steps = tuple((float(r), float(step_seconds)) for r in rates)
-        per_side = sum(_step_count(chats, rate, secs) for rate, secs in steps)
+        per_side = sum(_step_sends(rate, secs) for rate, secs in steps)
         return cls(
             "sweep",
             chats,
             agents,
             arrival_rate,
-            per_side,
+            math.ceil(per_side / chats),
             2 * chats / steps[0][0],
             step_timeout=45.0,
-            grace_seconds=60.0,
+            # Every chat ends after the last step, in turn: give the endings time.
+            grace_seconds=60.0 + chats / max(arrival_rate, MIN_ENDING_RATE),
             steps=steps,
             settle_seconds=settle_seconds,
         )
@@ -117,19 +120,42 @@ class Profile:
 
     def send_offsets(self, index: int, side: Side) -> list[float]:
         """When one side of chat `index` sends, in seconds after it starts talking (for a
-        sweep: after `sweep_start`; each chat gets its own phase so sends spread evenly)."""
+        sweep: after `sweep_start`).
+
+        A sweep step offers exactly its rate, evenly: each side's sends in the step are
+        `rate × seconds ÷ 2` slots spaced equally, dealt to the chats in turn (continuing
+        where the previous step stopped, so no chat is always left out when there are
+        fewer slots than chats). The agent's slots sit half a slot after the customer's
+        and are dealt half a round later: an answer, not an echo. A chat may send
+        several times in a step, once, or not at all.
+        """
         if not self.steps:
             half = self.message_interval / 2 if side == "agent" else 0.0
             return [half + k * self.message_interval for k in range(self.messages_per_side)]
         offsets: list[float] = []
         step_start = 0.0
+        dealt = 0  # slots dealt in earlier steps
+        shift, later = (0.75, self.chats // 2) if side == "agent" else (0.25, 0)
         for rate, secs in self.steps:
-            interval = 2 * self.chats / rate
-            phase = (index / self.chats) * interval + (interval / 2 if side == "agent" else 0.0)
-            n = _step_count(self.chats, rate, secs)
-            offsets += [step_start + (phase + k * interval) % secs for k in range(n)]
+            slots = _step_sends(rate, secs)
+            first = (index - dealt - later) % self.chats
+            offsets += [
+                step_start + (j + shift) * secs / slots for j in range(first, slots, self.chats)
+            ]
             step_start += secs
-        return sorted(offsets)
+            dealt += slots
+        return offsets
+
+    @property
+    def ending_rate(self) -> float:
+        """Chats ending per second after a sweep: in turn, as they arrived, but at least
+        `MIN_ENDING_RATE` so a big sweep does not end slower than it ran."""
+        return max(self.arrival_rate, MIN_ENDING_RATE)
+
+    @property
+    def sweep_end(self) -> float:
+        """Seconds after the first arrival when a sweep's last step ends."""
+        return self.sweep_start + sum(secs for _, secs in self.steps)
 
     @property
     def capacity(self) -> int:
@@ -139,7 +165,7 @@ class Profile:
     @property
     def planned_seconds(self) -> float:
         if self.steps:
-            return self.sweep_start + sum(secs for _, secs in self.steps)
+            return self.sweep_end
         return self.chats / self.arrival_rate + self.messages_per_side * self.message_interval
 
     @property
@@ -163,9 +189,9 @@ class Profile:
         )
 
 
-def _step_count(chats: int, rate: float, seconds: float) -> int:
-    """Messages one side of one chat sends in a step: the step's rate shared by all."""
-    return max(1, round(seconds * rate / (2 * chats)))
+def _step_sends(rate: float, seconds: float) -> int:
+    """Messages one side sends in a sweep step, all chats together (half the rate)."""
+    return max(1, round(seconds * rate / 2))
 
 
 PROFILES: dict[str, Profile] = {
@@ -208,6 +234,7 @@ class ChatRun:
     done: bool = False
     sent: dict[str, list[str]] = field(default_factory=lambda: {s: [] for s in SIDES})
     delivered: dict[str, int] = field(default_factory=lambda: {s: 0 for s in SIDES})
+    expected: dict[str, int] = field(default_factory=lambda: {s: 0 for s in SIDES})
     welcome: asyncio.Event = field(default_factory=asyncio.Event)
     is_assigned: asyncio.Event = field(default_factory=asyncio.Event)
     agent_ready: asyncio.Event = field(default_factory=asyncio.Event)
@@ -768,6 +795,11 @@ class LoadGen:
             for i in range(profile.chats)
         ]
         self.by_name = {c.name: c for c in self.chats}
+        for chat in self.chats:
+            for receiver, sender in zip(SIDES, reversed(SIDES), strict=True):
+                chat.expected[receiver] = len(profile.send_offsets(chat.index, sender))
+                if not chat.expected[receiver]:
+                    chat.got_all[receiver].set()
         self.sampler = Sampler(server_pid, driver.connections, other_pids=dict(other_pids or {}))
         self.sent_at: dict[str, tuple[ChatRun, Side, float]] = {}
         self.delivered_ids: set[str] = set()
@@ -809,7 +841,7 @@ class LoadGen:
         self.sent_times.append(sent)
         self.delivery_times.append(t)
         chat.delivered[receiver] += 1
-        if chat.delivered[receiver] >= self.profile.messages_per_side:
+        if chat.delivered[receiver] >= chat.expected[receiver]:
             chat.got_all[receiver].set()
 
     def acked(self, client_id: Any, t: float) -> None:
@@ -852,6 +884,14 @@ class LoadGen:
             self.sent_at[client_id] = (chat, side, time.perf_counter())
             chat.sent[side].append(client_id)
             await self.driver.send(chat, side, client_id, body)
+        if self.profile.steps:
+            # Nothing ends before the last step is over: a sweep measures messaging with
+            # every chat open, and endings (with their tickets) would compete with it.
+            # Then the chats end in turn, as they arrived, not all in one instant.
+            end_at = self.profile.sweep_end + chat.index / self.profile.ending_rate
+            delay = self.t0 + end_at - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
 
     async def _customer_side(self, chat: ChatRun) -> None:
         delay = self.t0 + chat.arrive_at - time.perf_counter()

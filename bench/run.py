@@ -329,6 +329,7 @@ async def run_chatdesk(
     processes: int = 1,
     own_redis: bool = False,
     spy_steady: bool = False,
+    keep_logs: Path | None = None,
 ) -> tuple[RunResult, str, str | None]:
     async with AsyncExitStack() as stack:
         others: dict[str, int] = {}
@@ -344,6 +345,7 @@ async def run_chatdesk(
                 redis_url=redis_url,
                 app_dir=app_dir,
                 processes=processes,
+                keep_logs=keep_logs,
             )
         )
         print(f"chatdesk: pids {server.pids} from {server.base_url} ({server.backend})", flush=True)
@@ -488,6 +490,7 @@ async def main_async(args: argparse.Namespace) -> int:
             processes=args.processes,
             own_redis=args.own_redis,
             spy_steady=args.py_spy_steady,
+            keep_logs=args.keep_logs,
         )
         if args.processes > 1:
             backend += f", {args.processes} processes"
@@ -601,6 +604,12 @@ def main(argv: list[str] | None = None) -> None:
         help="with --py-spy: profile only the messaging phase, not arrivals and endings",
     )
     parser.add_argument("--no-doc", action="store_true", help="don't touch docs/performance.md")
+    parser.add_argument(
+        "--keep-logs",
+        type=Path,
+        metavar="DIR",
+        help="copy the Chatdesk servers' logs here (held event loops are logged with stacks)",
+    )
     parser.add_argument(
         "--wait-quiet",
         type=float,

@@ -172,6 +172,9 @@ class ChatdeskServer:
     # Several `serve` processes on one database and one Redis (PostgreSQL + Redis only):
     # the first is `process`/`port`, the others `others`, each on its own port.
     processes: int = 1
+    # Copy the servers' logs here on leaving (their directory is removed): the server
+    # logs warnings such as a held event loop (chat/loop_watch.py) with their stacks.
+    keep_logs: Path | None = None
     tag: str = field(default_factory=lambda: secrets.token_hex(4))
     port: int = field(default_factory=free_port)
     workdir: Path = field(init=False)
@@ -228,6 +231,10 @@ class ChatdeskServer:
         self.stop_process()
         if kind is not None and self.process is not None:
             print(f"--- chatdesk log tail ---\n{self.process.log_tail()}", file=sys.stderr)
+        if self.keep_logs is not None:
+            self.keep_logs.mkdir(parents=True, exist_ok=True)
+            for log in self.workdir.glob("*.log"):
+                shutil.copy(log, self.keep_logs / f"{self.tag}-{log.name}")
         shutil.rmtree(self.workdir, ignore_errors=True)
 
     def _env(self) -> dict[str, str]:
