@@ -24,6 +24,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from collections import Counter
 from collections.abc import Callable
 from contextlib import AsyncExitStack
@@ -367,13 +368,19 @@ async def run_chatdesk(
         spy = None
         spy_task = None
         if py_spy is not None and spy_steady:
-            # Only the messaging phase: from a few seconds after the last arrival until a
-            # few seconds before the first chat ends.
-            start = profile.chats / profile.arrival_rate + 5.0
-            length = max(5.0, profile.planned_seconds - start - 10.0)
+            # Only the messaging phase: a sweep's steps, or from a few seconds after the
+            # last arrival until a few seconds before the first chat ends; counted from
+            # the generator's first arrival slot (after the consoles logged in).
+            if profile.steps:
+                start, length = profile.sweep_start, profile.sweep_end - profile.sweep_start
+            else:
+                start = profile.chats / profile.arrival_rate + 5.0
+                length = max(5.0, profile.planned_seconds - start - 10.0)
 
             async def later() -> subprocess.Popen[bytes] | None:
-                await asyncio.sleep(start)
+                while not gen.t0:
+                    await asyncio.sleep(0.1)
+                await asyncio.sleep(gen.t0 + start - time.perf_counter())
                 return await _start_py_spy(server.pid, length, py_spy)
 
             spy_task = asyncio.create_task(later())

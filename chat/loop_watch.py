@@ -6,11 +6,17 @@ is still held* (the code holding it, not whatever runs after) and keeps sampling
 the no-op runs; then one warning says how long the loop was held and what it was
 running. asyncio's debug mode times every callback, at a cost production can't pay;
 this costs one self-pipe write per period.
+
+Python's cyclic garbage collector also holds the loop, from inside whatever allocation
+triggers it, and its own work shows in no Python stack; so collections that take as
+long are logged too (`gc.callbacks`), with their generation (2: a full collection,
+which walks every object the process tracks; chat/gc_tuning.py makes them rare).
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import sys
 import threading
@@ -28,10 +34,13 @@ class LoopWatch:
     def __init__(self, threshold: float) -> None:
         self.threshold = threshold
         self.stalls = 0  # how many times the loop was held longer than `threshold`
+        self.slow_collections = 0  # garbage collections that took as long
+        self._gc_started = 0.0
         self._stop = threading.Event()
 
     def start(self) -> None:
         """Watch the running loop (call from inside it)."""
+        gc.callbacks.append(self._on_gc)
         loop = asyncio.get_running_loop()
         thread = threading.Thread(
             target=self._watch, args=(loop, threading.get_ident()), name="loop-watch", daemon=True
@@ -42,6 +51,22 @@ class LoopWatch:
         # Not joined: the thread notices within a period and ends by itself, so a
         # shutdown never waits on it.
         self._stop.set()
+        if self._on_gc in gc.callbacks:
+            gc.callbacks.remove(self._on_gc)
+
+    def _on_gc(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._gc_started = time.perf_counter()
+            return
+        took = time.perf_counter() - self._gc_started
+        if took >= self.threshold:
+            self.slow_collections += 1
+            log.warning(
+                "garbage collection (generation %d) held the loop for %.0f ms, %d collected",
+                info["generation"],
+                took * 1000,
+                info["collected"],
+            )
 
     def _watch(self, loop: asyncio.AbstractEventLoop, loop_thread: int) -> None:
         while not self._stop.wait(PERIOD_SECONDS):

@@ -15,6 +15,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 
 from chat.protocol import WS_4000_IDLE
+from chat.ws_common import IdleDeadline
 from tests.conftest import Backend
 from tests.support import LiveDesk, start_desk
 
@@ -64,3 +65,33 @@ async def test_a_client_that_pings_is_never_closed(quick_desk: LiveDesk) -> None
         }
     )
     await ana.expect("ticket_created")
+
+
+async def test_the_idle_deadline_counts_only_time_spent_waiting_for_a_frame() -> None:
+    """One timer per socket (chat/ws_common.py): frames only note the time; a long-running
+    handler is not silence; waiting past the deadline cancels the loop as a timeout would."""
+    expired: list[bool] = []
+
+    async def frame_loop() -> None:
+        idle = IdleDeadline(0.2)
+        try:
+            for _ in range(3):  # frames 0.1 s apart: never silent for 0.2 s
+                idle.waiting()
+                await asyncio.sleep(0.1)
+                idle.heard()
+            await asyncio.sleep(0.35)  # handling one frame for longer than the deadline
+            idle.waiting()
+            await asyncio.sleep(10)  # then silence
+        except asyncio.CancelledError:
+            expired.append(idle.expired)
+            raise
+        finally:
+            idle.cancel()
+
+    task = asyncio.create_task(frame_loop())
+    started = asyncio.get_running_loop().time()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    took = asyncio.get_running_loop().time() - started
+    assert expired == [True]
+    assert 0.3 + 0.35 + 0.2 <= took < 2

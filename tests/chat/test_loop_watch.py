@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
 
 import pytest
 
-from chat.loop_watch import LoopWatch
+from chat.loop_watch import PERIOD_SECONDS, LoopWatch
 
 
 def _hold_the_loop(seconds: float) -> None:
@@ -28,11 +29,16 @@ async def test_a_held_loop_is_logged_with_the_stack_that_held_it(
         finally:
             watch.stop()
     assert watch.stalls >= 1
-    warnings = [r.getMessage() for r in caplog.records if r.name == "chat.loop_watch"]
-    assert warnings and "event loop held for" in warnings[0]
-    assert "_hold_the_loop" in warnings[0]
-    held_ms = float(warnings[0].split("held for ")[1].split(" ms")[0])
-    assert held_ms >= 400
+    # On a busy machine other, shorter holds may be reported too: find this one.
+    [held] = [
+        r.getMessage()
+        for r in caplog.records
+        if r.name == "chat.loop_watch" and "_hold_the_loop" in r.getMessage()
+    ]
+    assert held.startswith("event loop held for")
+    # Timed from the watchdog's post, which can come up to a period after the hold began.
+    held_ms = float(held.split("held for ")[1].split(" ms")[0])
+    assert held_ms >= (0.5 - PERIOD_SECONDS) * 1000 - 50
 
 
 async def test_a_loop_that_keeps_turning_is_never_reported(
@@ -49,3 +55,18 @@ async def test_a_loop_that_keeps_turning_is_never_reported(
             watch.stop()
     assert watch.stalls == 0
     assert not [r for r in caplog.records if r.name == "chat.loop_watch"]
+
+
+async def test_a_slow_garbage_collection_is_logged(caplog: pytest.LogCaptureFixture) -> None:
+    watch = LoopWatch(threshold=0.0)  # every collection is "slow": the report is the test
+    with caplog.at_level(logging.WARNING, logger="chat.loop_watch"):
+        watch.start()
+        try:
+            gc.collect()
+        finally:
+            watch.stop()
+    assert watch.slow_collections >= 1
+    [message, *_] = [
+        r.getMessage() for r in caplog.records if "garbage collection" in r.getMessage()
+    ]
+    assert "generation 2" in message and "collected" in message
