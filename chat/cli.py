@@ -16,8 +16,11 @@ from chat.settings import InsecureSettings, Settings
 def _serve(settings: Settings) -> None:
     import uvicorn
 
+    import chat.app  # noqa: F401  (imported now, so start-up's objects are frozen below)
+    from chat.gc_tuning import tune_for_serving
     from chat.ws_protocol import websocket_options
 
+    tune_for_serving()
     uvicorn.run(
         "chat.app:create_app",
         factory=True,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import sys
 from pathlib import Path
 
@@ -47,3 +48,38 @@ async def test_permessage_deflate_follows_its_setting(tmp_path: Path, deflate: s
     if deflate == "true":
         assert "server_no_context_takeover" in negotiated, negotiated
         assert "client_no_context_takeover" in negotiated, negotiated
+
+
+def test_serve_tunes_the_garbage_collector_before_taking_connections(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Start-up's objects frozen and a larger young generation, so full collections (one
+    ~1 s pause per million objects) stay rare under load (chat/gc_tuning.py)."""
+    import uvicorn
+
+    from chat import cli, gc_tuning
+    from chat.settings import Settings
+
+    order: list[str] = []
+    monkeypatch.setattr(gc_tuning, "tune_for_serving", lambda: order.append("tuned"))
+    monkeypatch.setattr(uvicorn, "run", lambda *a, **k: order.append("served"))
+    cli._serve(Settings(secret_key="x" * 40))
+    assert order == ["tuned", "served"]
+
+
+def test_the_garbage_collector_tuning_itself() -> None:
+    """In a process of its own: freezing is for a whole serving process, not the suite's."""
+    code = (
+        "import gc; from chat.gc_tuning import tune_for_serving, YOUNG_THRESHOLD; "
+        "import chat.app; tune_for_serving(); "
+        "print(gc.get_threshold()[0] == YOUNG_THRESHOLD, gc.get_freeze_count() > 10_000)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env=_python_env({}),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert done.stdout.split() == ["True", "True"], done.stderr
