@@ -50,6 +50,8 @@ class Hub:
         self.desk_services: list[dict[str, Any]] = []
         self.queue: list[dict[str, Any]] = []
         self._average_wait: tuple[float, float] | None = None  # (loop time read, seconds)
+        # Per refresh: the console `queue` frame for each set of services (console_queue).
+        self._console_queues: dict[frozenset[int], tuple[list[dict[str, Any]], str]] = {}
         # One refresh at a time: a slower one that read the clock earlier must never land
         # after (and overwrite) one that was asked for later.
         self._refresh_lock = asyncio.Lock()
@@ -238,6 +240,7 @@ class Hub:
             average = await self._average_wait_seconds(session, now)
         statuses = [s.frame() for s in service_statuses]
         self.desk_services, self.queue = statuses, entries
+        self._console_queues = {}
         online = {s.id: s.agents_online for s in service_statuses}
         desk_text = encode({"type": "desk_status", "services": statuses})
         for client in list(self.widgets) + list(self.consoles):
@@ -263,10 +266,21 @@ class Hub:
                     }
                 )
         for client in list(self.consoles):
-            mine = [e for e in entries if e["service_id"] in client.service_ids]
-            if client.last_queue != mine:
-                client.last_queue = mine
-                client.send({"type": "queue", "waiting": mine})
+            _, text = self.console_queue(client.service_ids)
+            if client.last_queue != text:
+                client.last_queue = text
+                client.send_text(text)
+
+    def console_queue(self, service_ids: frozenset[int]) -> tuple[list[dict[str, Any]], str]:
+        """The queue a console with these services sees, and its `queue` frame, built once
+        per refresh for every console with the same services: 500 consoles each filtering
+        and encoding 200 entries, ten times a second under a rush, was most of a refresh."""
+        shared = self._console_queues.get(service_ids)
+        if shared is None:
+            mine = [e for e in self.queue if e["service_id"] in service_ids]
+            shared = (mine, encode({"type": "queue", "waiting": mine}))
+            self._console_queues[service_ids] = shared
+        return shared
 
     async def _average_wait_seconds(self, session: AsyncSession, now: dt.datetime) -> float:
         read_at = asyncio.get_running_loop().time()

@@ -97,8 +97,7 @@ class ConsoleSession:
             presence = await runtime.service.presence_in(session, agent.id)
         if not runtime.hub.desk_services:
             await runtime.hub.refresh_desk()
-        mine = [e for e in runtime.hub.queue if e["service_id"] in self.client.service_ids]
-        self.client.last_queue = mine
+        mine, self.client.last_queue = runtime.hub.console_queue(self.client.service_ids)
         return {
             "type": "welcome",
             "agent": agent_view(agent),
