@@ -43,6 +43,7 @@ class Client:
         self.chat_ids: set[int] = set()
         self.service_ids: frozenset[int] = frozenset()
         self.last_queue: Any = None  # what we last told it about the queue, to skip repeats
+        self.queue_sent_at = 0.0  # loop time of the last `queue` frame (widgets: throttled)
         self.last_desk: Any = None
         # Messages submitted for storage and not yet acknowledged (see ws_common.store).
         self.in_flight: set[asyncio.Future[Any]] = set()

@@ -32,6 +32,11 @@ log = logging.getLogger("chat.hub")
 DESK_REFRESH_DEBOUNCE_SECONDS = 0.1
 # Opening hours change on the clock, not on an event: look this often.
 DESK_REFRESH_PERIOD_SECONDS = 2.0
+# A waiting customer's place in line is sent at most this often: when the head of a long
+# queue moves, every waiting widget's place changes, and a refresh runs after every
+# arrival (ten a second in a rush), so unthrottled that was thousands of frames a second
+# exactly when the desk is busiest.
+WIDGET_QUEUE_UPDATE_SECONDS = 1.0
 # The average wait (an hour's accepted chats) feeds an estimate: re-read it this often,
 # not on every refresh (one runs after every arrival).
 AVERAGE_WAIT_REFRESH_SECONDS = 10.0
@@ -249,12 +254,19 @@ class Hub:
                 client.send_text(desk_text)
         positions = queue_positions(waiting)
         service_of = {w.chat_id: w.service_id for w in waiting}
+        now = asyncio.get_running_loop().time()
         for client in list(self.widgets):
             for chat_id in client.chat_ids:
                 position = positions.get(chat_id)
                 if position is None or client.last_queue == position:
                     continue
+                if (
+                    client.last_queue is not None
+                    and now - client.queue_sent_at < WIDGET_QUEUE_UPDATE_SECONDS
+                ):
+                    continue  # a later refresh (one runs every 2 s at least) sends it
                 client.last_queue = position
+                client.queue_sent_at = now
                 client.send(
                     {
                         "type": "queue",

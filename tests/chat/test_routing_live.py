@@ -244,3 +244,29 @@ async def test_an_offer_made_while_a_console_says_hello_comes_after_its_welcome(
     offer = await second_tab.next_offer(chat["id"])
     assert second_tab.frames[0]["type"] == "welcome"  # nothing came before it
     assert second_tab.frames.index(offer) > 0
+
+
+async def test_a_waiting_customer_hears_of_their_place_at_most_once_a_second(
+    desk: LiveDesk,
+) -> None:
+    """When the line moves fast, every waiting widget's place changes on every refresh;
+    each widget is told at most once a second (chat/hub.py), and always of the latest."""
+    bea = await desk.agent("Bea", capacity=1)
+    customers = [await desk.customer() for _ in range(5)]
+    chats = [await c.start_chat(name=f"C{i}") for i, c in enumerate(customers)]
+    await bea.next_offer(chats[0]["id"])
+    last = customers[4]
+    await last.expect("queue", lambda f: f["queue_position"] == 4)
+    loop = asyncio.get_running_loop()
+    told = [loop.time()]
+    last.forget()
+    for ahead in customers[1:4]:  # the three ahead leave the line, one after the other
+        await ahead.send({"type": "end_chat"})
+        await ahead.expect("ended")
+    while True:
+        frame = await last.expect("queue")
+        told.append(loop.time())
+        if frame["queue_position"] == 1:
+            break
+    gaps = [later - earlier for earlier, later in zip(told, told[1:], strict=False)]
+    assert all(gap >= 0.8 for gap in gaps), gaps
