@@ -17,15 +17,14 @@ from sqlalchemy import null, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from chat import desk
+from chat.arrivals import Arrival, Arrivals
 from chat.bus import Bus, Event
 from chat.endings import Ending, Endings, finished_chat, transcripts_of
 from chat.errors import (
     AgentUnavailable,
     BadFrame,
-    ChatAlreadyOpen,
     ChatClosed,
     ChatNotFound,
-    DeskUnavailable,
     NoSurvey,
     NotYourChat,
     OfferExpired,
@@ -143,6 +142,7 @@ class ChatService:
         self.writer = writer
         self.route_requested: Any = None  # set by the dispatcher: a callable that wakes routing
         self.endings = Endings(self)
+        self.arrivals = Arrivals(self)
 
     # ----------------------------------------------------------------- helpers
     def publish(self, outbox: Outbox) -> None:
@@ -250,76 +250,13 @@ class ChatService:
         subject: str | None,
         message: str,
     ) -> dict[str, Any]:
-        """The service's form rules apply (chat/prechat.py): a field it hides is dropped."""
-        now = self.clock.now()
-        outbox = Outbox(route=True)
-        async with transaction(self.sessions) as session:
-            statuses = {s.id: s for s in await desk.service_statuses(session, now, service_id)}
-            status = statuses.get(service_id)
-            if status is None:
-                raise ServiceNotFound()
-            if not status.available:
-                raise DeskUnavailable(next_open=iso(status.next_open))
-            form = status.prechat.apply({"name": name, "email": email, "subject": subject})
-            email, subject = form["email"], form["subject"] or ""
-            customer = await session.get(Customer, customer_id, with_for_update=True)
-            if customer is None:
-                raise ChatNotFound()
-            open_chat = await session.scalar(
-                select(Chat.id).where(Chat.customer_id == customer_id, Chat.state.in_(OPEN_STATES))
-            )
-            if open_chat is not None:
-                raise ChatAlreadyOpen()
-            name = form["name"] or customer.name  # an optional name left out: keep the known one
-            customer.name = name
-            if email:
-                customer.email = email
-            chat = Chat(
-                customer_id=customer_id,
-                service_id=service_id,
-                subject=subject,
-                customer_name=name,
-                customer_email=email,
-                state=ChatState.WAITING,
-                queued_at=now,
-                created_at=now,
-                last_customer_activity_at=now,
-                declined_agent_ids=[],
-                last_seq=1,
-            )
-            session.add(chat)
-            await session.flush()
-            # The first line of a chat nobody else can see yet: seq 1, written directly
-            # rather than through append_messages, whose counter UPDATE (and the refresh
-            # it would need) are two round trips a new chat does not need.
-            first = ChatMessage(
-                chat_id=chat.id,
-                seq=1,
-                sender="customer",
-                sender_id=customer_id,
-                author_name=name,
-                body=message,
-                client_id=None,
-                i18n=None,  # as append_messages stores it
-                attachment_id=None,
-                created_at=now,
-            )
-            session.add(first)
-            await session.flush()
-            snap = await self.snapshot(session, chat)
-            await events.emit(
-                session,
-                events.DomainEvent(
-                    events.CHAT_STARTED,
-                    now,
-                    None,
-                    chat.id,
-                    {"service_id": service_id, "customer_id": customer_id, "subject": subject},
-                ),
-            )
-        outbox.add(f"chat:{chat.id}", message_frame(first))
-        self.publish(outbox)
-        return snap
+        """The service's form rules apply (chat/prechat.py): a field it hides is dropped.
+
+        One transaction, shared with the other arrivals of the same moment
+        (chat/arrivals.py); returns the new chat's snapshot."""
+        return await self.arrivals.start(
+            Arrival(customer_id, service_id, name, email, subject, message)
+        )
 
     async def leave_message(
         self,
