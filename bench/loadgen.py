@@ -34,7 +34,7 @@ from typing import Any, Literal
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI
 
-from bench.metrics import Sampler, percentile
+from bench.metrics import GcPauses, Sampler, percentile
 
 Side = Literal["customer", "agent"]
 SIDES: tuple[Side, Side] = ("customer", "agent")
@@ -710,6 +710,8 @@ class RunResult:
     # Two-process runs: CPU seconds in the steady window of each server process, and of a
     # redis-server the bench started (by name: "chatdesk-1", "chatdesk-2", "redis").
     process_cpu_window_s: dict[str, float] = field(default_factory=dict)
+    # The generator's own full collections in the window, and its longest GC pause (s).
+    generator_gc: tuple[int, float] = (0, 0.0)
 
     @property
     def window_seconds(self) -> float:
@@ -801,6 +803,7 @@ class LoadGen:
                 if not chat.expected[receiver]:
                     chat.got_all[receiver].set()
         self.sampler = Sampler(server_pid, driver.connections, other_pids=dict(other_pids or {}))
+        self.gc_pauses = GcPauses()
         self.sent_at: dict[str, tuple[ChatRun, Side, float]] = {}
         self.delivered_ids: set[str] = set()
         self.acked_ids: set[str] = set()
@@ -940,6 +943,7 @@ class LoadGen:
     async def run(self) -> RunResult:
         profile = self.profile
         self.sampler.start()
+        self.gc_pauses.start()
         idle = self.sampler.samples[0]
         started = time.perf_counter()
         try:
@@ -960,6 +964,7 @@ class LoadGen:
             await asyncio.gather(*customers, *self._tasks, return_exceptions=True)
         finally:
             finished = time.perf_counter()
+            self.gc_pauses.stop()
             await self.sampler.stop()
             await self.driver.stop()
         return self._result(idle.server_rss_kb, started, finished)
@@ -1041,6 +1046,7 @@ class LoadGen:
             connections_at_peak=peak.connections if peak else 0,
             duration_s=finished - started,
             steps=self._step_results(),
+            generator_gc=self.gc_pauses.between(t0, t1),
             process_cpu_window_s={
                 name: self.sampler.other_cpu_between(name, t0, t1) if t1 > t0 else 0.0
                 for name in self.sampler.other_pids

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import contextlib
+import gc
 import os
 import platform
 import resource
@@ -230,3 +231,32 @@ def git_revision(repo: Path) -> str:
     except (OSError, subprocess.SubprocessError):
         return "unknown"
     return rev + ("+dirty" if dirty else "")
+
+
+class GcPauses:
+    """The generator's own garbage-collection pauses. A pause here delays reading every
+    socket, so it would be counted as the server's latency: the run reports them (and
+    `bench.run` tunes the collector as `serve` does, chat/gc_tuning.py)."""
+
+    def __init__(self) -> None:
+        self.pauses: list[tuple[float, float, int]] = []  # (start, seconds, generation)
+        self._started = 0.0
+
+    def start(self) -> None:
+        gc.callbacks.append(self._on_gc)
+
+    def stop(self) -> None:
+        if self._on_gc in gc.callbacks:
+            gc.callbacks.remove(self._on_gc)
+
+    def _on_gc(self, phase: str, info: dict[str, int]) -> None:
+        now = time.perf_counter()
+        if phase == "start":
+            self._started = now
+        else:
+            self.pauses.append((self._started, now - self._started, info["generation"]))
+
+    def between(self, t0: float, t1: float) -> tuple[int, float]:
+        """Full collections started in [t0, t1), and the longest pause of any kind there (s)."""
+        inside = [(took, gen) for start, took, gen in self.pauses if t0 <= start < t1]
+        return sum(1 for _, gen in inside if gen == 2), max((t for t, _ in inside), default=0.0)
