@@ -17,7 +17,6 @@ so a bad one fails only itself.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import logging
 from collections.abc import Sequence
@@ -32,10 +31,10 @@ from chat.errors import (
     ChatAlreadyOpen,
     ChatError,
     ChatNotFound,
-    DatabaseUnavailable,
     DeskUnavailable,
     ServiceNotFound,
 )
+from chat.grouped import Grouped, Outcome
 from chat.models import Chat, ChatMessage
 from chat.states import OPEN_STATES, ChatState, SurveyState
 from chat.transcripts import StoredMessage, message_frame
@@ -71,66 +70,19 @@ class Arrival:
     message: str
 
 
-Outcome = dict[str, Any] | BaseException
-
-
-class Arrivals:
+class Arrivals(Grouped[Arrival]):
     """Queues arrivals and starts them in groups; `start` answers each with its snapshot."""
 
+    noun = "arrivals"
+
     def __init__(self, service: ChatService) -> None:
+        super().__init__(MAX_GROUP)
         self._service = service
-        self._queue: list[tuple[Arrival, asyncio.Future[dict[str, Any]]]] = []
-        self._task: asyncio.Task[None] | None = None
 
     async def start(self, arrival: Arrival) -> dict[str, Any]:
-        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        self._queue.append((arrival, future))
-        if self._task is None:
-            # Its own task, not the caller's: a caller that goes away (a closed socket)
-            # must not cancel the other arrivals of its group.
-            self._task = asyncio.create_task(self._drain(), name="chat-arrivals")
-        return await future
+        return await self.submit(arrival)
 
-    async def _drain(self) -> None:
-        group: list[tuple[Arrival, asyncio.Future[dict[str, Any]]]] = []
-        try:
-            while self._queue:
-                group, self._queue = self._queue[:MAX_GROUP], self._queue[MAX_GROUP:]
-                outcomes = await self._start_group([arrival for arrival, _ in group])
-                for (_, future), outcome in zip(group, outcomes, strict=True):
-                    if future.done():
-                        continue  # its caller gave up waiting; the chat started regardless
-                    if isinstance(outcome, BaseException):
-                        future.set_exception(outcome)
-                    else:
-                        future.set_result(outcome)
-                group = []
-        finally:
-            self._task = None
-            # Only when cancelled (the process stopping): nobody is left waiting forever.
-            for _, future in group + self._queue:
-                if not future.done():
-                    future.set_exception(DatabaseUnavailable())
-            self._queue = []
-
-    async def _start_group(self, arrivals: list[Arrival]) -> list[Outcome]:
-        try:
-            return await self._start_together(arrivals)
-        except Exception as error:
-            if len(arrivals) == 1:
-                return [error]
-            log.warning(
-                "%d arrivals failed together (%s); starting each alone", len(arrivals), error
-            )
-        outcomes: list[Outcome] = []
-        for arrival in arrivals:
-            try:
-                outcomes.extend(await self._start_together([arrival]))
-            except Exception as error:
-                outcomes.append(error)
-        return outcomes
-
-    async def _start_together(self, arrivals: Sequence[Arrival]) -> list[Outcome]:
+    async def together(self, arrivals: Sequence[Arrival]) -> list[Outcome]:
         """One transaction for every arrival given; publishes after it commits."""
         service = self._service
         now = service.clock.now()

@@ -15,7 +15,6 @@ alone, so a bad row fails only itself.
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import logging
 from collections.abc import Sequence
@@ -25,7 +24,8 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from chat.errors import ChatClosed, ChatNotFound, DatabaseUnavailable
+from chat.errors import ChatClosed, ChatNotFound
+from chat.grouped import Grouped, Outcome
 from chat.models import Chat, ChatAttachment, ChatMessage
 from chat.states import OPEN_STATES, ChatState, EndedBy, SurveyState, sources_of
 from chat.transcripts import StoredMessage, message_frame
@@ -62,64 +62,19 @@ class Ending:
     customer_id: int | None = None
 
 
-Outcome = dict[str, Any] | BaseException
-
-
-class Endings:
+class Endings(Grouped[Ending]):
     """Queues endings and runs them in groups; `end` answers each with its chat's snapshot."""
 
+    noun = "endings"
+
     def __init__(self, service: ChatService) -> None:
+        super().__init__(MAX_GROUP)
         self._service = service
-        self._queue: list[tuple[Ending, asyncio.Future[dict[str, Any]]]] = []
-        self._task: asyncio.Task[None] | None = None
 
     async def end(self, ending: Ending) -> dict[str, Any]:
-        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-        self._queue.append((ending, future))
-        if self._task is None:
-            # Its own task, not the caller's: a caller that goes away (a closed socket)
-            # must not cancel the other endings of its group.
-            self._task = asyncio.create_task(self._drain(), name="chat-endings")
-        return await future
+        return await self.submit(ending)
 
-    async def _drain(self) -> None:
-        group: list[tuple[Ending, asyncio.Future[dict[str, Any]]]] = []
-        try:
-            while self._queue:
-                group, self._queue = self._queue[:MAX_GROUP], self._queue[MAX_GROUP:]
-                outcomes = await self._end_group([ending for ending, _ in group])
-                for (_, future), outcome in zip(group, outcomes, strict=True):
-                    if future.done():
-                        continue  # its caller gave up waiting; the chat ended regardless
-                    if isinstance(outcome, BaseException):
-                        future.set_exception(outcome)
-                    else:
-                        future.set_result(outcome)
-                group = []
-        finally:
-            self._task = None
-            # Only when cancelled (the process stopping): nobody is left waiting forever.
-            for _, future in group + self._queue:
-                if not future.done():
-                    future.set_exception(DatabaseUnavailable())
-            self._queue = []
-
-    async def _end_group(self, endings: list[Ending]) -> list[Outcome]:
-        try:
-            return await self._end_together(endings)
-        except Exception as error:
-            if len(endings) == 1:
-                return [error]
-            log.warning("%d endings failed together (%s); ending each alone", len(endings), error)
-        outcomes: list[Outcome] = []
-        for ending in endings:
-            try:
-                outcomes.extend(await self._end_together([ending]))
-            except Exception as error:
-                outcomes.append(error)
-        return outcomes
-
-    async def _end_together(self, endings: Sequence[Ending]) -> list[Outcome]:
+    async def together(self, endings: Sequence[Ending]) -> list[Outcome]:
         """One transaction for every ending given; publishes after it commits."""
         service = self._service
         now = service.clock.now()
