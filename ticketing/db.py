@@ -101,11 +101,18 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
             cursor.close()
 
         return engine
-    engine = create_async_engine(url, echo=echo, pool_size=10, max_overflow=20)
+    # Up to 30 connections, all kept once opened: with a pool of 10 and 20 "overflow"
+    # connections, a rush (more than 10 sessions at once) opened a connection, ran one
+    # transaction on it and closed it again, over and over — connect, SSL probe, cold
+    # prepared-statement cache, close: about a tenth of the server's CPU at 100 arrivals
+    # a second (docs/performance.md). Same ceiling, no churn.
+    engine = create_async_engine(url, echo=echo, pool_size=POOL_SIZE, max_overflow=0)
     ping_when_idle(engine, PING_AFTER_IDLE_SECONDS)
     return engine
 
 
+# PostgreSQL connections one engine keeps at most (the transcript writer has one more).
+POOL_SIZE = 30
 # A pooled connection idle longer than this is pinged before use (ping_when_idle).
 PING_AFTER_IDLE_SECONDS = 10.0
 _IDLE_SINCE = "chatdesk.idle_since"

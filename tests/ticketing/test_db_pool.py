@@ -99,3 +99,29 @@ async def test_a_hot_connection_put_in_doubt_is_pinged_and_replaced(
         assert await _backend_pid(engine) == replacement and len(pings) == 1  # once only
     finally:
         await engine.dispose()
+
+
+async def test_a_rush_keeps_its_connections_instead_of_opening_and_closing_them(
+    shared_backend: Backend,
+) -> None:
+    """More sessions at once than a small pool holds: every connection opened for the rush
+    is kept for the next one (a pool with "overflow" closed them again at each checkin,
+    and reopened them on the next rush: connect, SSL probe, cold statement cache)."""
+    engine = db.create_engine(shared_backend.database_url)
+    backends: list[set[int]] = []
+
+    async def one() -> int:
+        async with engine.connect() as connection:
+            pid = int(await connection.scalar(text("SELECT pg_backend_pid()")))
+            await asyncio.sleep(0.05)  # all of them at once
+            return pid
+
+    try:
+        for _ in range(2):
+            backends.append(set(await asyncio.gather(*(one() for _ in range(25)))))
+        assert len(backends[0]) == 25
+        assert backends[1] == backends[0]  # the same 25 backends served the second rush
+        assert engine.pool.checkedin() == 25  # type: ignore[attr-defined]
+        assert engine.pool.size() == db.POOL_SIZE  # type: ignore[attr-defined]
+    finally:
+        await engine.dispose()
