@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import email
+import re
 import uuid
 from email import policy
 from email.message import EmailMessage
@@ -179,7 +180,9 @@ def assert_inert(row: OutboxEmail, payload: str) -> None:
     if any(c in payload for c in "<>\"'&"):
         assert payload not in html, (kind, payload)  # only ever escaped
     if "7*7" in payload:  # template syntax is text, never evaluated
-        assert payload in text and "49" not in text.replace(payload, ""), (kind, payload)
+        # Links carry random tokens (confirm, reopen, rate), which may hold a "49".
+        prose = re.sub(r"https?://\S+", "", text.replace(payload, ""))
+        assert payload in text and "49" not in prose, (kind, payload)
     # The text part keeps what people wrote, as written (no entities).
     assert payload.splitlines()[0] in text, (kind, payload)
     assert "&lt;" not in text or "&lt;" in payload, (kind, payload)
