@@ -17,6 +17,7 @@ so a bad one fails only itself.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 from collections.abc import Sequence
@@ -34,7 +35,7 @@ from chat.errors import (
     DeskUnavailable,
     ServiceNotFound,
 )
-from chat.grouped import Grouped, Outcome
+from chat.grouped import Grouped, Outcome, answered
 from chat.models import Chat, ChatMessage
 from chat.states import OPEN_STATES, ChatState, SurveyState
 from chat.transcripts import StoredMessage, message_frame
@@ -100,7 +101,7 @@ class Arrivals(Grouped[Arrival]):
                 except ChatError as error:
                     outcomes[index] = error
             if not forms:
-                return _answered(outcomes)
+                return answered(outcomes)
             customers = await _lock(session, {arrivals[i].customer_id for i in forms})
             busy = await _with_open_chat(session, list(customers))
             taken: dict[int, int] = {}  # customer id → index of the arrival that starts
@@ -113,7 +114,7 @@ class Arrivals(Grouped[Arrival]):
                 else:
                     taken[customer_id] = index
             if not taken:
-                return _answered(outcomes)
+                return answered(outcomes)
             rows: dict[int, dict[str, Any]] = {}  # customer id → the new chat's columns
             for customer_id, index in taken.items():
                 form, customer = forms[index], customers[customer_id]
@@ -133,23 +134,9 @@ class Arrivals(Grouped[Arrival]):
                 customer_id: _first_line(ids[customer_id], arrivals[index], rows, now)
                 for customer_id, index in taken.items()
             }
+            # Rows as append_messages inserts them (i18n None: stored as JSON null).
             await session.execute(
-                _INSERT_FIRST_LINES,
-                [
-                    {
-                        "chat_id": m.chat_id,
-                        "seq": m.seq,
-                        "sender": m.sender,
-                        "sender_id": m.sender_id,
-                        "author_name": m.author_name,
-                        "body": m.body,
-                        "client_id": None,
-                        "i18n": None,  # as append_messages stores it (JSON null)
-                        "attachment_id": None,
-                        "created_at": m.created_at,
-                    }
-                    for m in firsts.values()
-                ],
+                _INSERT_FIRST_LINES, [dataclasses.asdict(m) for m in firsts.values()]
             )
             for customer_id, index in taken.items():
                 row = rows[customer_id]
@@ -173,7 +160,7 @@ class Arrivals(Grouped[Arrival]):
                 )
                 outbox.add(f"chat:{chat_id}", message_frame(first))
         service.publish(outbox)
-        return _answered(outcomes)
+        return answered(outcomes)
 
 
 @dataclass(frozen=True)
@@ -195,11 +182,6 @@ class _Form:
             {"name": arrival.name, "email": arrival.email, "subject": arrival.subject}
         )
         return cls(form["name"], form["email"], form["subject"] or "")
-
-
-def _answered(outcomes: list[Outcome | None]) -> list[Outcome]:
-    assert all(o is not None for o in outcomes), "every arrival gets an answer"
-    return [o for o in outcomes if o is not None]
 
 
 async def _lock(session: AsyncSession, customer_ids: set[int]) -> dict[int, Customer]:

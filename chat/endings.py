@@ -25,7 +25,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chat.errors import ChatClosed, ChatNotFound
-from chat.grouped import Grouped, Outcome
+from chat.grouped import Grouped, Outcome, answered
 from chat.models import Chat, ChatAttachment, ChatMessage
 from chat.states import OPEN_STATES, ChatState, EndedBy, SurveyState, sources_of
 from chat.transcripts import StoredMessage, message_frame
@@ -92,7 +92,7 @@ class Endings(Grouped[Ending]):
                 else:
                     taken[ending.chat_id] = index
             if not taken:
-                return [o for o in outcomes if o is not None]
+                return answered(outcomes)
             # What the closing line and the ticket depend on, read before anything moves.
             before = {chat_id: _Before.of(chats[chat_id][0]) for chat_id in taken}
             seqs = await _closing_seqs(session, list(taken))
@@ -185,7 +185,7 @@ class Endings(Grouped[Ending]):
                     )
                 outcomes[taken[chat_id]] = snap
         service.publish(outbox)
-        return [o for o in outcomes if o is not None]
+        return answered(outcomes)
 
 
 def finished_chat(

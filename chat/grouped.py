@@ -88,3 +88,9 @@ class Grouped(ABC, Generic[Request]):
             except Exception as error:
                 outcomes.append(error)
         return outcomes
+
+
+def answered(outcomes: Sequence[Outcome | None]) -> list[Outcome]:
+    """A group's outcomes once every request has one (filled in as the group decides)."""
+    assert all(o is not None for o in outcomes), "every request gets an answer"
+    return [o for o in outcomes if o is not None]
