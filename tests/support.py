@@ -12,13 +12,14 @@ import datetime as dt
 import json
 import socket
 import uuid
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 import uvicorn
+from sqlalchemy import event
 from websockets.asyncio.client import ClientConnection, connect
 
 from chat.app import create_app
@@ -413,3 +414,20 @@ async def start_two_desks(
         ) as two,
     ):
         yield one, two
+
+
+@contextmanager
+def statements_sent(desk: LiveDesk, keep: Callable[[str], bool]) -> Iterator[list[str]]:
+    """Every statement the desk's engine sends that `keep` accepts, as the database sees it."""
+    seen: list[str] = []
+
+    def record(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if keep(statement):
+            seen.append(statement)
+
+    engine = desk.runtime.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(engine, "before_cursor_execute", record)

@@ -9,12 +9,12 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from sqlalchemy import event, exc, func, select, text
+from sqlalchemy import exc, func, select, text
 
 import chat.arrivals
 from chat.errors import (
@@ -28,7 +28,7 @@ from chat.errors import (
 from chat.lifecycle import Outbox
 from chat.models import Chat, ChatMessage
 from chat.states import OPEN_STATES
-from tests.support import LiveDesk
+from tests.support import LiveDesk, statements_sent
 from ticketing import events
 from ticketing.business_hours import weekdays_schedule
 from ticketing.db import transaction
@@ -47,22 +47,9 @@ async def _customers(desk: LiveDesk, count: int, name: str = "") -> list[int]:
         return [row.id for row in rows]
 
 
-@contextmanager
-def _chat_inserts(desk: LiveDesk) -> Iterator[list[str]]:
+def _chat_inserts(desk: LiveDesk) -> AbstractContextManager[list[str]]:
     """Every INSERT INTO chats the server sends: one per group transaction."""
-    seen: list[str] = []
-
-    def record(*args: Any) -> None:
-        statement = args[2]
-        if statement.lstrip().startswith("INSERT INTO chats "):
-            seen.append(statement)
-
-    engine = desk.runtime.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
+    return statements_sent(desk, lambda sql: sql.lstrip().startswith("INSERT INTO chats "))
 
 
 def _record_publishing(desk: LiveDesk, monkeypatch: pytest.MonkeyPatch) -> list[Outbox]:

@@ -9,12 +9,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from chat.models import Chat
 from tests.chat.test_chat_attachments import PNG, active_chat
 from tests.conftest import Backend
-from tests.support import AgentConsole, Customer, LiveDesk, start_two_desks
+from tests.support import AgentConsole, Customer, LiveDesk, start_two_desks, statements_sent
 
 
 async def stored_receipts(desk: LiveDesk, chat_id: int) -> dict[str, int]:
@@ -33,21 +33,19 @@ async def stored_receipts(desk: LiveDesk, chat_id: int) -> dict[str, int]:
 def receipt_writes(desk: LiveDesk, reads: list[str] | None = None) -> Iterator[list[str]]:
     """Every statement that writes a receipt column, as the database sees it (and, into
     `reads`, every one that reads them)."""
-    seen: list[str] = []
 
-    def before(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
-        text = statement.lower()
-        if text.startswith("update") and "read_seq" in text:
-            seen.append(statement)
-        elif reads is not None and text.startswith("select") and "read_seq" in text:
-            reads.append(statement)
+    def writes(sql: str) -> bool:
+        return sql.lower().startswith("update") and "read_seq" in sql.lower()
 
-    engine = desk.runtime.engine.sync_engine
-    event.listen(engine, "before_cursor_execute", before)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", before)
+    def reads_them(sql: str) -> bool:
+        return sql.lower().startswith("select") and "read_seq" in sql.lower()
+
+    with statements_sent(desk, reads_them) as read, statements_sent(desk, writes) as seen:
+        try:
+            yield seen
+        finally:
+            if reads is not None:
+                reads.extend(read)
 
 
 async def handled(peer: Customer | AgentConsole) -> None:
