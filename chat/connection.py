@@ -29,8 +29,12 @@ ROOM_PATIENCE_SECONDS = 10.0
 ROOM_POLL_SECONDS = 0.02
 
 
+# One encoder for every frame (`json.dumps` with arguments builds one per call).
+_encode_json = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
 def encode(frame: dict[str, Any]) -> str:
-    return json.dumps(frame, separators=(",", ":"), ensure_ascii=False)
+    return _encode_json(frame)
 
 
 class Client:
