@@ -3,11 +3,12 @@
 Through the async session a group commit cost ~1.2 ms of client CPU whatever its size
 (`bench.writer --database-url …`: SQLAlchemy building and expanding two `IN` selects,
 cache keys, result set-up, the session's begin and commit), so on a calm desk, where a
-commit holds a few messages, the writer alone cost more than the whole relay. Here the
-three statements are fixed texts that asyncpg prepares once per connection and then only
-binds: arrays in, one round trip each, no SQL built per commit. chat/transcripts.py
-decides when a batch is written; this module only how, as chat/sqlite_writer.py does on
-SQLite.
+commit holds a few messages, the writer alone cost more than the whole relay. Here a
+group commit is one fixed statement that asyncpg prepares once per connection and then
+only binds: arrays in, one round trip, no SQL built per commit, and no BEGIN or COMMIT
+(a statement is its own transaction; with them and the lookup, the lock and the insert
+apart it was five round trips, most of the writer's CPU). chat/transcripts.py decides
+when a batch is written; this module only how, as chat/sqlite_writer.py does on SQLite.
 
 Two things about plans. The resend lookup joins `unnest` of the batch's exact keys to
 the unique index on (chat_id, sender, client_id), an index lookup per key (an earlier
@@ -26,12 +27,11 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import asyncpg
-from asyncpg.transaction import Transaction
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from chat.errors import ChatClosed
 from chat.models import Chat, ChatMessage
-from chat.states import ChatState
+from chat.states import OPEN_STATES
 from chat.transcript_batch import GroupCommit, NewMessage, StoredMessage
 from ticketing.db import doubt_connections
 
@@ -47,34 +47,59 @@ CONNECT_TIMEOUT_SECONDS = 10.0
 
 _MESSAGES = ChatMessage.__table__.name
 _CHATS = Chat.__table__.name
-_RESENDS = f"""
-SELECT m.chat_id, m.seq, m.sender, m.sender_id, m.author_name, m.body, m.client_id,
-       m.i18n::text, m.created_at
-FROM unnest($1::integer[], $2::text[], $3::text[]) AS k(chat_id, sender, client_id)
-JOIN {_MESSAGES} AS m
-  ON m.chat_id = k.chat_id AND m.sender = k.sender AND m.client_id = k.client_id
-"""
-# In id order, so two processes (and the endings, chat/endings.py) never deadlock.
-_LOCK_CHATS = f"""
-SELECT id, state, last_seq FROM {_CHATS} WHERE id = ANY($1::integer[]) ORDER BY id FOR UPDATE
-"""
-# The counters and the new lines in one statement (one round trip): a data-modifying
-# WITH runs to completion whether or not the INSERT reads it.
+# A whole group commit in one statement, so one round trip and no BEGIN or COMMIT: a
+# single statement is its own transaction. Its input is the batch's distinct messages
+# (GroupCommit.distinct); it answers each by its place in that list (`ord`): stored now
+# (fresh, with its seq), stored before (a resend: the stored row), or absent (its chat is
+# not open, or not there). The rules are chat/transcript_batch.py's: a resend is looked up
+# by the unique index on (chat_id, sender, client_id); the chats that get new lines are
+# locked in id order (as chat/endings.py locks them, so the two never deadlock); their
+# lines are numbered on from the locked counter in batch order; a customer's line moves
+# the chat's activity time.
 _STORE = f"""
-WITH bumped AS (
+WITH batch AS (
+  SELECT * FROM unnest($1::integer[], $2::text[], $3::integer[], $4::text[], $5::text[],
+                       $6::text[], $7::text[])
+    WITH ORDINALITY AS b(chat_id, sender, sender_id, author_name, body, client_id, i18n, ord)
+), stored AS (
+  SELECT b.ord, m.seq, m.sender_id, m.author_name, m.body, m.i18n::text AS i18n, m.created_at
+  FROM batch AS b
+  JOIN {_MESSAGES} AS m
+    ON m.chat_id = b.chat_id AND m.sender = b.sender AND m.client_id = b.client_id
+), fresh AS (
+  SELECT * FROM batch WHERE ord NOT IN (SELECT ord FROM stored)
+), locked AS (
+  SELECT id, state, last_seq FROM {_CHATS}
+  WHERE id IN (SELECT chat_id FROM fresh) ORDER BY id FOR UPDATE
+), numbered AS (
+  SELECT f.*, l.last_seq + row_number() OVER (PARTITION BY f.chat_id ORDER BY f.ord) AS seq
+  FROM fresh AS f JOIN locked AS l ON l.id = f.chat_id
+  WHERE l.state = ANY($9::text[])
+), bumped AS (
   UPDATE {_CHATS} SET
-    last_seq = v.seq_to,
-    last_customer_activity_at = coalesce(v.activity, {_CHATS}.last_customer_activity_at)
-  FROM unnest($1::integer[], $2::integer[], $3::timestamptz[]) AS v(id, seq_to, activity)
-  WHERE {_CHATS}.id = v.id
+    last_seq = n.seq_to,
+    last_customer_activity_at = CASE WHEN n.customer THEN $8
+                                     ELSE {_CHATS}.last_customer_activity_at END
+  FROM (SELECT chat_id, max(seq) AS seq_to, bool_or(sender = 'customer') AS customer
+        FROM numbered GROUP BY chat_id) AS n
+  WHERE {_CHATS}.id = n.chat_id
+), inserted AS (
+  INSERT INTO {_MESSAGES}
+    (chat_id, seq, sender, sender_id, author_name, body, client_id, i18n, created_at)
+  SELECT chat_id, seq, sender, sender_id, author_name, body, client_id, i18n::json, $8
+  FROM numbered
 )
-INSERT INTO {_MESSAGES}
-  (chat_id, seq, sender, sender_id, author_name, body, client_id, i18n, created_at)
-SELECT chat_id, seq, sender, sender_id, author_name, body, client_id, i18n::json, created_at
-FROM unnest($4::integer[], $5::integer[], $6::text[], $7::integer[], $8::text[],
-            $9::text[], $10::text[], $11::text[], $12::timestamptz[])
-  AS r(chat_id, seq, sender, sender_id, author_name, body, client_id, i18n, created_at)
+SELECT ord, seq, TRUE AS fresh, NULL::integer AS sender_id, NULL::text AS author_name,
+       NULL::text AS body, NULL::text AS i18n, NULL::timestamptz AS created_at
+FROM numbered
+UNION ALL
+SELECT ord, seq, FALSE, sender_id, author_name, body, i18n, created_at FROM stored
 """
+# What a lost connection raises (asyncpg's own, or the socket's).
+_CONNECTION_LOST = (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError)
+_OPEN_STATES = sorted(state.value for state in OPEN_STATES)
+# JSON null for no i18n, as the ORM and the other writers store it.
+_NO_I18N = "null"
 # Every execution of the writer's prepared statements is planned for its own arguments
 # and the tables as they are now. PostgreSQL otherwise switches a prepared statement to
 # one generic plan after five executions and keeps it until the next ANALYZE: made while
@@ -127,51 +152,32 @@ class PostgresWriter:
     async def append(
         self, messages: Sequence[NewMessage], now: dt.datetime
     ) -> list[tuple[StoredMessage, bool] | ChatClosed]:
-        """One transaction; a deadlock or serialization conflict is retried."""
+        """One statement (its own transaction); a deadlock or serialization conflict is
+        retried, and so is a connection found dead when the statement is sent."""
         for attempt in range(CONFLICT_RETRIES + 1):
-            conn, transaction = await self._begin()
-            try:
-                results = await self._append(conn, messages, now)
-                await transaction.commit()
-                return results
-            except asyncpg.PostgresError as exc:
-                if exc.sqlstate in CONFLICTS and attempt < CONFLICT_RETRIES:
-                    log.info("group commit retried after a conflict: %s", exc.sqlstate)
-                    try:
-                        await transaction.rollback()
-                        continue
-                    except BaseException:
-                        self._drop()
-                        raise
-                self._drop()
-                raise
-            except BaseException:
-                # Whatever failed (the connection, a statement, a cancelled task), the
-                # connection's state is unknown: closing it rolls the transaction back
-                # on the server, and the next batch starts on a new connection.
-                self._drop()
-                raise
-        raise AssertionError("unreachable: the last attempt returns or raises")
-
-    async def _begin(self) -> tuple[asyncpg.Connection, Transaction]:
-        """BEGIN on a live connection.
-
-        A connection that died while idle (PostgreSQL restarted, its backend terminated)
-        is often noticed only here, before anything of the batch was sent; that is retried
-        once on a new connection instead of refusing the batch.
-        """
-        for fresh in (self._conn is None or self._conn.is_closed(), True):
+            fresh = self._conn is None or self._conn.is_closed()
             conn = await self._connection()
-            transaction = conn.transaction()
             try:
-                await transaction.start()
-                return conn, transaction
+                return await self._append(conn, messages, now)
             except BaseException as exc:
-                failed = isinstance(exc, Exception)  # not a cancellation
-                self._drop(lost=failed)
-                if fresh or not failed:
+                if (
+                    isinstance(exc, asyncpg.PostgresError)
+                    and exc.sqlstate in CONFLICTS
+                    and attempt < CONFLICT_RETRIES
+                ):
+                    log.info("group commit retried after a conflict: %s", exc.sqlstate)
+                    continue
+                # Whatever else failed, the connection's state is unknown: the next batch
+                # starts on a new one. A connection that died while idle (PostgreSQL
+                # restarted, its backend terminated) is often noticed only now; the batch
+                # is then tried once more on a new connection instead of being refused.
+                # Had the lost statement committed, the retry finds its messages stored
+                # and answers them as resends.
+                lost = isinstance(exc, _CONNECTION_LOST) or conn.is_closed()
+                self._drop(lost=lost)
+                if fresh or not lost or attempt == CONFLICT_RETRIES:
                     raise
-        raise AssertionError("unreachable: a fresh connection returns or raises")
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
     async def _connection(self) -> asyncpg.Connection:
         if self._conn is not None and self._conn.is_closed():
@@ -195,38 +201,42 @@ class PostgresWriter:
         conn: asyncpg.Connection, messages: Sequence[NewMessage], now: dt.datetime
     ) -> list[tuple[StoredMessage, bool] | ChatClosed]:
         batch = GroupCommit(messages)
-        found: list[StoredMessage] = []
-        if batch.keys:
-            keys = sorted(batch.keys)
-            rows = await conn.fetch(
-                _RESENDS, [k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys]
-            )
-            found = [
-                StoredMessage(*row[:7], None if row[7] is None else json.loads(row[7]), row[8])
-                for row in rows
-            ]
-        chat_ids = batch.classify(found)
-        if chat_ids:
-            state_of = {
-                row[0]: (ChatState(row[1]), row[2])
-                for row in await conn.fetch(_LOCK_CHATS, chat_ids)
-            }
-            counters, new_rows = batch.number(state_of, now)
-            if new_rows:  # and so counters: one per open chat with new lines
-                await conn.execute(
-                    _STORE,
-                    [c["chat"] for c in counters],
-                    [c["seq_to"] for c in counters],
-                    [c["activity"] for c in counters],
-                    [r.chat_id for r in new_rows],
-                    [r.seq for r in new_rows],
-                    [r.sender for r in new_rows],
-                    [r.sender_id for r in new_rows],
-                    [r.author_name for r in new_rows],
-                    [r.body for r in new_rows],
-                    [r.client_id for r in new_rows],
-                    # JSON null for no i18n, as the ORM and the other writers store it.
-                    [json.dumps(r.i18n) for r in new_rows],
-                    [r.created_at for r in new_rows],
+        indexes = batch.distinct()
+        sent = [messages[i] for i in indexes]
+        rows = await conn.fetch(
+            _STORE,
+            [m.chat_id for m in sent],
+            [m.sender for m in sent],
+            [m.sender_id for m in sent],
+            [m.author_name for m in sent],
+            [m.body for m in sent],
+            [m.client_id for m in sent],
+            [_NO_I18N if m.i18n is None else json.dumps(m.i18n) for m in sent],
+            now,
+            _OPEN_STATES,
+        )
+        answered = {row[0]: row for row in rows}
+        for ord_, (index, m) in enumerate(zip(indexes, sent, strict=True), start=1):
+            row = answered.get(ord_)
+            if row is None:
+                batch.settle(index, ChatClosed())
+            elif row[2]:  # stored now
+                stored = StoredMessage(
+                    m.chat_id,
+                    row[1],
+                    m.sender,
+                    m.sender_id,
+                    m.author_name,
+                    m.body,
+                    m.client_id,
+                    m.i18n,
+                    now,
                 )
+                batch.settle(index, (stored, True))
+            else:  # a resend: the row stored before
+                i18n = None if row[6] is None else json.loads(row[6])
+                stored = StoredMessage(
+                    m.chat_id, row[1], m.sender, row[3], row[4], row[5], m.client_id, i18n, row[7]
+                )
+                batch.settle(index, (stored, False))
         return batch.outcome()

@@ -85,6 +85,21 @@ class GroupCommit:
         """Chat ids and client ids to look up (a superset of the batch's keys)."""
         return sorted({k[0] for k in self.keys}), sorted({str(k[2]) for k in self.keys})
 
+    def distinct(self) -> list[int]:
+        """The messages to store or look up, in batch order: all but the repeats of a client
+        id earlier in the batch, which `outcome` answers with their first copy's."""
+        first_in_batch: dict[tuple[int, str, str], int] = {}
+        indexes = []
+        for index, m in enumerate(self.messages):
+            if m.client_id:
+                key = (m.chat_id, m.sender, m.client_id)
+                if key in first_in_batch:
+                    self.repeats[index] = first_in_batch[key]
+                    continue
+                first_in_batch[key] = index
+            indexes.append(index)
+        return indexes
+
     def classify(self, found: Iterable[StoredMessage]) -> list[int]:
         """Sort the batch into resends, repeats and fresh messages; returns the chats to lock."""
         stored = {}
@@ -92,19 +107,18 @@ class GroupCommit:
             key = (message.chat_id, message.sender, message.client_id)
             if key in self.keys:
                 stored[key] = message
-        first_in_batch: dict[tuple[int, str, str], int] = {}
-        for index, m in enumerate(self.messages):
-            if m.client_id:
-                key = (m.chat_id, m.sender, m.client_id)
-                if key in stored:
-                    self.results[index] = (stored[key], False)
-                    continue
-                if key in first_in_batch:
-                    self.repeats[index] = first_in_batch[key]
-                    continue
-                first_in_batch[key] = index
-            self.fresh.setdefault(m.chat_id, []).append(index)
+        for index in self.distinct():
+            m = self.messages[index]
+            key = (m.chat_id, m.sender, m.client_id)
+            if m.client_id and key in stored:
+                self.results[index] = (stored[key], False)
+            else:
+                self.fresh.setdefault(m.chat_id, []).append(index)
         return sorted(self.fresh)
+
+    def settle(self, index: int, outcome: tuple[StoredMessage, bool] | ChatClosed) -> None:
+        """The outcome of one of `distinct`'s messages, decided elsewhere (in SQL)."""
+        self.results[index] = outcome
 
     def number(
         self, state_of: dict[int, tuple[Any, int]], now: dt.datetime

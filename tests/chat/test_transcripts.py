@@ -137,6 +137,54 @@ async def test_the_direct_writer_stores_what_the_async_path_stores(any_db: Any) 
     assert chats[ended_chat].last_seq == 0
 
 
+async def test_one_batch_of_many_chats_resends_repeats_and_a_closed_chat(any_db: Any) -> None:
+    """Every rule of a group commit at once, in one batch over three chats: a resend gets
+    the stored row, a repeat its first copy's outcome, a closed chat's lines are refused,
+    and each open chat's new lines are numbered on in batch order."""
+    engine, sessions, (first, second, ended) = any_db
+    writer = _direct_writer(engine)
+    try:
+        await writer.append([NewMessage(first, "agent", 2, "Bea", "stored", "a1")], NOW)
+        later = NOW + dt.timedelta(seconds=1)
+        results = await writer.append(
+            [
+                NewMessage(second, "customer", 1, "Ana", "one", "c1"),
+                NewMessage(first, "agent", 2, "Bea", "resent", "a1"),
+                NewMessage(ended, "agent", 2, "Bea", "too late", "a2"),
+                NewMessage(first, "customer", 1, "Ana", "two", "c2"),
+                NewMessage(second, "customer", 1, "Ana", "one again", "c1"),
+                NewMessage(ended, "agent", 2, "Bea", "too late again", "a2"),
+                NewMessage(second, "agent", 2, "Bea", "three", "a1"),
+            ],
+            later,
+        )
+    finally:
+        await writer.close()
+    shape = [
+        "closed" if isinstance(r, ChatClosed) else (r[0].chat_id, r[0].seq, r[0].body, r[1])
+        for r in results
+    ]
+    assert shape == [
+        (second, 1, "one", True),
+        (first, 1, "stored", False),
+        "closed",
+        (first, 2, "two", True),
+        (second, 1, "one", False),
+        "closed",
+        (second, 2, "three", True),
+    ]
+    assert results[1][0].created_at == NOW and results[0][0].created_at == later
+    async with sessions() as session:
+        chats = {c.id: c for c in await session.scalars(select(Chat))}
+        assert [(r.seq, r.body) for r in await messages_after(session, second, 0)] == [
+            (1, "one"),
+            (2, "three"),
+        ]
+    assert (chats[first].last_seq, chats[second].last_seq, chats[ended].last_seq) == (2, 2, 0)
+    assert chats[first].last_customer_activity_at == later
+    assert chats[second].last_customer_activity_at == later
+
+
 async def test_the_engine_opens_its_write_transaction_at_the_first_write(sqlite_db: Any) -> None:
     """What makes a second writer connection safe: a transaction of the app's engine that
     read before the writer committed still writes (no stale snapshot, no 'database is
@@ -261,17 +309,16 @@ async def test_the_postgres_writer_plans_each_statement_for_its_arguments(
         await writer.close()
 
 
-def _fail_once(
-    monkeypatch: pytest.MonkeyPatch, error: Exception, *, after_writing: bool = False
-) -> list[int]:
-    """Make the PostgreSQL writer's first attempt raise `error`, after its statements ran
-    or before any; returns the attempts made, a list that grows with each one."""
+def _fail_once(monkeypatch: pytest.MonkeyPatch, error: Exception) -> list[int]:
+    """Make the PostgreSQL writer's first attempt raise `error` instead of storing (its one
+    statement is its own transaction: one PostgreSQL aborts leaves nothing); returns the
+    attempts made, a list that grows with each one."""
     real = PostgresWriter._append
     calls: list[int] = []
 
     async def failing_once(*args: Any) -> Any:
         calls.append(len(calls))
-        result = await real(*args) if after_writing or len(calls) > 1 else None
+        result = await real(*args) if len(calls) > 1 else None
         if len(calls) == 1:
             raise error
         return result
@@ -285,8 +332,7 @@ async def test_a_postgres_group_commit_aborted_by_a_conflict_is_retried(
     postgres_db: Any, monkeypatch: pytest.MonkeyPatch, error: type[Exception]
 ) -> None:
     engine, sessions, (chat_id, _, _) = postgres_db
-    # Written, then aborted: nothing of the first attempt may remain.
-    calls = _fail_once(monkeypatch, error("aborted to break a conflict"), after_writing=True)
+    calls = _fail_once(monkeypatch, error("aborted to break a conflict"))
     writer = _direct_writer(engine)
     try:
         [(row, is_new)] = await writer.append(
