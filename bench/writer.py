@@ -28,6 +28,8 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from bench.metrics import postgres_cpu_seconds
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -73,12 +75,15 @@ async def measure(database_url: str, chats: int, sizes: list[int], rounds: int) 
         for size in sizes:
             await _round(transcripts, writer, chat_ids, size)  # warm the statement caches
             cpu, wall = time.process_time(), time.perf_counter()
+            pg = postgres_cpu_seconds()
             for _ in range(rounds):
                 await _round(transcripts, writer, chat_ids, size)
             n = size * rounds
             cpu_us = (time.process_time() - cpu) * 1e6 / n
             wall_us = (time.perf_counter() - wall) * 1e6 / n
-            lines.append(f"| {size} | {cpu_us:,.0f} | {wall_us:,.0f} |")
+            pg_us = (postgres_cpu_seconds() - pg) * 1e6 / n
+            pg_column = f" {pg_us:,.0f} |" if database_url.startswith("postgresql") else " – |"
+            lines.append(f"| {size} | {cpu_us:,.0f} | {wall_us:,.0f} |{pg_column}")
             print(lines[-1], flush=True)
     finally:
         await writer.stop()
@@ -139,7 +144,10 @@ def main(argv: list[str] | None = None) -> None:
         where = args.database_url or f"SQLite in {tmp}"
         print(f"transcript writer from {args.app_dir}, {where}")
         rounds = {s: args.rounds or max(5, 2000 // s) for s in sizes}
-        lines = ["| messages per group commit | CPU µs/msg | wall µs/msg |", "|---:|---:|---:|"]
+        lines = [
+            "| messages per group commit | CPU µs/msg | wall µs/msg | PostgreSQL CPU µs/msg |",
+            "|---:|---:|---:|---:|",
+        ]
         print("\n".join(lines), flush=True)
         for size in sizes:
             try:
