@@ -9,20 +9,64 @@ the client did not offer it) websockets builds the zlib objects per message and 
 them after its last frame, so a socket with nothing to say holds none. Chat frames are
 small JSON, compressed well enough on their own; what is lost is only the cross-message
 dictionary.
+
+Frames under `PLAIN_BELOW_BYTES` go out uncompressed (RFC 7692 §6: a sender may leave any
+message uncompressed, RSV1 unset, and every client must read it): a fresh zlib stream for
+a 250-byte chat frame costs ~10 µs of CPU to save ~80 bytes, and every relayed message
+sends three such frames. The queue, the snapshots and anything long are still compressed.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
-from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFactory
+from websockets.extensions.base import Extension
+from websockets.extensions.permessage_deflate import (
+    PerMessageDeflate,
+    ServerPerMessageDeflateFactory,
+)
+from websockets.frames import Frame, Opcode
+from websockets.typing import ExtensionParameter
 
 from chat.settings import Settings
 
+PLAIN_BELOW_BYTES = 512
+
+
+class SmallFramesPlain(PerMessageDeflate):
+    """permessage-deflate that sends a short single-frame message as it is."""
+
+    def encode(self, frame: Frame) -> Frame:
+        if (
+            frame.fin
+            and frame.opcode in (Opcode.TEXT, Opcode.BINARY)
+            and len(frame.data) < PLAIN_BELOW_BYTES
+        ):
+            return frame
+        return super().encode(frame)
+
+
+class SmallFramesPlainFactory(ServerPerMessageDeflateFactory):
+    """Negotiates as websockets' factory does; the extension it makes is `SmallFramesPlain`."""
+
+    def process_request_params(
+        self, params: Sequence[ExtensionParameter], accepted_extensions: Sequence[Extension]
+    ) -> tuple[list[ExtensionParameter], PerMessageDeflate]:
+        response, made = super().process_request_params(params, accepted_extensions)
+        return response, SmallFramesPlain(
+            made.remote_no_context_takeover,
+            made.local_no_context_takeover,
+            made.remote_max_window_bits,
+            made.local_max_window_bits,
+            made.compress_settings,
+        )
+
+
 # uvicorn's own windows and memory level (small: chat frames are small), no takeover.
 # A factory only negotiates; each connection gets its own extension, so one is shared.
-NO_CONTEXT_TAKEOVER_DEFLATE = ServerPerMessageDeflateFactory(
+NO_CONTEXT_TAKEOVER_DEFLATE = SmallFramesPlainFactory(
     server_no_context_takeover=True,
     client_no_context_takeover=True,
     server_max_window_bits=12,
