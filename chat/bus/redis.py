@@ -64,12 +64,13 @@ class RedisBackend(BusBackend):
         # events, and retry sleeps would stall the flusher. The listener owns reconnection.
         # RESP2: with RESP3, redis-py >= 8 enables maintenance notifications, which turns
         # off the pool's check for connections the server closed, so the first batch after
-        # a Redis restart would be lost on a stale pooled connection.
+        # a Redis restart would be lost on a stale pooled connection. No socket timeout:
+        # redis-py arms one for every reply it reads, so a pipeline of N publishes armed N;
+        # `publish_many` bounds the whole pipeline with one instead.
         client = Redis.from_url(
             self._url,
             protocol=2,
             socket_connect_timeout=CONNECT_TIMEOUT,
-            socket_timeout=COMMAND_TIMEOUT,
             retry=Retry(NoBackoff(), 0),
         )
         self._client = client
@@ -115,10 +116,11 @@ class RedisBackend(BusBackend):
     async def publish_many(self, items: Sequence[tuple[str, bytes]]) -> None:
         if self._client is None:
             raise ConnectionError("redis bus backend is not connected")
-        async with self._client.pipeline(transaction=False) as pipe:
-            for channel, data in items:
-                pipe.publish(channel, data)
-            await pipe.execute()
+        async with asyncio.timeout(COMMAND_TIMEOUT):
+            async with self._client.pipeline(transaction=False) as pipe:
+                for channel, data in items:
+                    pipe.publish(channel, data)
+                await pipe.execute()
 
     async def next_published(self) -> tuple[str, bytes]:
         return await self._queue.get()

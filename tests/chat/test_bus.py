@@ -395,6 +395,31 @@ async def test_redis_silent_connection_is_detected(
             await bus.disconnect()
 
 
+async def test_redis_publishing_to_a_frozen_server_fails_in_bounded_time(
+    redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One deadline bounds a whole pipeline of publishes (not one per reply): a frozen
+    Redis fails the batch within it, and publishing works again once Redis answers."""
+    monkeypatch.setattr(chat.bus.redis, "COMMAND_TIMEOUT", 0.3)
+    backend = chat.bus.redis.RedisBackend(redis_server.url)
+    await backend.connect()
+    try:
+        client = redis_server.client()
+        try:
+            client.execute_command("CLIENT", "PAUSE", "1500", "ALL")
+        finally:
+            client.close()
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(TimeoutError):
+            await backend.publish_many([("room", b"one"), ("room", b"two")])
+        assert asyncio.get_running_loop().time() - started < 1.2
+        await asyncio.sleep(1.5)  # the pause is over
+        await backend.publish_many([("room", b"three")])
+    finally:
+        async with asyncio.timeout(WAIT):
+            await backend.disconnect()
+
+
 async def test_redis_unreachable_at_connect_fails_loudly() -> None:
     before = asyncio.all_tasks()
     bus = Bus(f"redis://127.0.0.1:{_free_port()}/0", prefix=_prefix())
