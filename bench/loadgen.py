@@ -592,6 +592,8 @@ class ChatdeskDriver(Driver):
         if kind == "message":
             if frame.get("sender") == "agent" and frame.get("client_id"):
                 self.gen.delivered(frame["client_id"], "customer", t)
+            elif frame.get("sender") == "customer" and frame.get("client_id"):
+                self.gen.acked(frame["client_id"], t)  # our own line's echo confirms it
         elif kind == "ack":
             self.gen.acked(frame.get("client_id"), t)
         elif kind == "assigned":
@@ -615,6 +617,8 @@ class ChatdeskDriver(Driver):
         if kind == "message":
             if frame.get("sender") == "customer" and frame.get("client_id"):
                 self.gen.delivered(frame["client_id"], "agent", t)
+            elif frame.get("sender") == "agent" and frame.get("client_id"):
+                self.gen.acked(frame["client_id"], t)  # our own line's echo confirms it
         elif kind == "ack":
             self.gen.acked(frame.get("client_id"), t)
         elif kind == "offer":
@@ -721,7 +725,7 @@ class RunResult:
         return percentile(self.latencies_ms, p)
 
     def ack_latency(self, p: float) -> float:
-        """Send → `ack`: how long until the message was durably stored."""
+        """Send → its confirmation (its echo, or an `ack`): how long until it was durably stored."""
         return percentile(self.ack_latencies_ms, p)
 
     @property

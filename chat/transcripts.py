@@ -327,6 +327,12 @@ class TranscriptWriter:
             await self._direct.close()
             self._direct = None
 
+    @property
+    def echoes(self) -> bool:
+        """Whether a new line stored now will reach its chat's followers (its sender's socket
+        included) as a `message` event: not while the bus is down."""
+        return self._bus.healthy
+
     async def append(self, message: NewMessage) -> tuple[StoredMessage, bool]:
         """Store one message; returns once it is committed (and published if new)."""
         return await self.submit(message)

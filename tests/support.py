@@ -143,23 +143,40 @@ class Peer:
 
     async def expect(
         self,
-        kind: str,
+        kind: str | tuple[str, ...],
         where: Callable[[dict[str, Any]], bool] = lambda f: True,
         timeout: float = FRAME_TIMEOUT,
+        *,
+        keep: bool = False,
     ) -> dict[str, Any]:
-        """The next frame of this type (frames skipped on the way stay readable)."""
+        """The next frame of this type, or of one of these types (frames skipped on the way
+        stay readable; with `keep`, so does the one returned)."""
+        kinds = (kind,) if isinstance(kind, str) else kind
         for index, frame in enumerate(self._unread):
-            if frame["type"] == kind and where(frame):
-                del self._unread[index]
+            if frame["type"] in kinds and where(frame):
+                if not keep:
+                    del self._unread[index]
                 return frame
         assert self.ws is not None
         async with asyncio.timeout(timeout):
             while True:
                 frame = json.loads(await self.ws.recv())
                 self.frames.append(frame)
-                if frame["type"] == kind and where(frame):
+                if frame["type"] in kinds and where(frame):
+                    if keep:
+                        self._unread.append(frame)
                     return frame
                 self._unread.append(frame)
+
+    async def stored(self, client_id: str, timeout: float = FRAME_TIMEOUT) -> dict[str, Any]:
+        """The server's confirmation that our message `client_id` is stored: its `message`
+        echo (left unread: it is also the line itself) or, for a resend, an `ack`."""
+        frame = await self.expect(
+            ("message", "ack"), lambda f: f.get("client_id") == client_id, timeout, keep=True
+        )
+        if frame["type"] == "ack":
+            self._unread.remove(frame)
+        return frame
 
     async def expect_nothing(
         self,
@@ -243,9 +260,9 @@ class Customer(Peer):
     async def say(self, body: str, client_id: str | None = None) -> dict[str, Any]:
         client_id = client_id or uuid.uuid4().hex
         await self.send({"type": "message", "client_id": client_id, "body": body})
-        ack = await self.expect("ack", lambda f: f["client_id"] == client_id)
-        self.last_seq = max(self.last_seq, ack["seq"])
-        return ack
+        stored = await self.stored(client_id)
+        self.last_seq = max(self.last_seq, stored["seq"])
+        return stored
 
     async def message(self, body: str) -> dict[str, Any]:
         frame = await self.expect("message", lambda f: f["body"] == body)
@@ -307,7 +324,7 @@ class AgentConsole(Peer):
         await self.send(
             {"type": "message", "chat_id": chat_id, "client_id": client_id, "body": body}
         )
-        return await self.expect("ack", lambda f: f["client_id"] == client_id)
+        return await self.stored(client_id)
 
     async def end(self, chat_id: int, status: str = "resolved") -> None:
         await self.send({"type": "end_chat", "chat_id": chat_id, "status": status})

@@ -263,6 +263,7 @@ class Peer:
         raise NotImplementedError
 
     def _on_ack(self, frame: dict[str, Any]) -> None:
+        """Our message is stored: an `ack`, or the line's own echo (docs/protocol.md)."""
         client_id = str(frame.get("client_id"))
         chat_id = int(frame["chat_id"])
         self.acked[client_id] = int(frame["seq"])
@@ -271,6 +272,8 @@ class Peer:
             queue.pop(client_id, None)
 
     def _on_message(self, frame: dict[str, Any]) -> None:
+        if frame.get("sender") == self.role and frame.get("client_id"):
+            self._on_ack(frame)
         chat_id = int(frame["chat_id"])
         view = self.view(chat_id)
         if view.receive(int(frame["seq"]), str(frame["sender"]), frame.get("client_id")):

@@ -155,7 +155,7 @@ export class WidgetConnection {
     return this.socket.send(frame);
   }
 
-  /** Send a chat message; shown as "sending" until acked, resent after reconnects. */
+  /** Send a chat message; shown as "sending" until confirmed (its echo, or an ack), resent after reconnects. */
   sendMessage(body) {
     if (!this.transcript) return null;
     const entry = this.transcript.send(body);

@@ -76,7 +76,8 @@ WIDGET_ROWS: dict[str, tuple[dict[str, Any], dict[str, Outcome]]] = {
             "customer_a": "chat_already_open",
         },
     ),
-    "message": ({"client_id": "m-1", "body": "injected"}, only_a("ack")),
+    # Stored: the answer is the line's own echo (docs/protocol.md, "message").
+    "message": ({"client_id": "m-1", "body": "injected"}, only_a("message")),
     "typing": ({"is_typing": True}, only_a(None)),
     "fetch": ({"after_seq": 0}, only_a("message")),
     "end_chat": ({}, only_a("ended")),
@@ -108,7 +109,7 @@ CONSOLE_ROWS: dict[str, tuple[dict[str, Any], dict[str, Outcome], dict[str, str]
     "decline": ({"chat_id": "{c}"}, {**NOT_OFFERED, "agent_x": ok("offer_withdrawn")}, {}),
     "message": (
         {"chat_id": "{a}", "client_id": "m-1", "body": "hijack"},
-        {**NOT_HIS, "agent_x": ok("ack"), "admin": ok("ack")},
+        {**NOT_HIS, "agent_x": ok("message"), "admin": ok("message")},
         {},
     ),
     "typing": (
