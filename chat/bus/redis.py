@@ -64,13 +64,14 @@ class RedisBackend(BusBackend):
         # events, and retry sleeps would stall the flusher. The listener owns reconnection.
         # RESP2: with RESP3, redis-py >= 8 enables maintenance notifications, which turns
         # off the pool's check for connections the server closed, so the first batch after
-        # a Redis restart would be lost on a stale pooled connection. No socket timeout:
-        # redis-py arms one for every reply it reads, so a pipeline of N publishes armed N;
-        # `publish_many` bounds the whole pipeline with one instead.
+        # a Redis restart would be lost on a stale pooled connection. No socket timeout
+        # (redis-py's default is 5 s): it arms one for every reply it reads, so a pipeline
+        # of N publishes armed N; `publish_many` bounds the whole pipeline with one instead.
         client = Redis.from_url(
             self._url,
             protocol=2,
             socket_connect_timeout=CONNECT_TIMEOUT,
+            socket_timeout=None,
             retry=Retry(NoBackoff(), 0),
         )
         self._client = client
