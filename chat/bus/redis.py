@@ -253,11 +253,15 @@ class _Silence:
         self._loop = asyncio.get_running_loop()
         self._task = asyncio.current_task()
         self._heard_at = self._loop.time()
-        self._pinged_at: float | None = None
+        # Whether anything came since the last PING: a flag, not a comparison of times,
+        # because uvloop's clock ticks in milliseconds and a PONG often comes back within
+        # the same one.
+        self._answered = True
         self._handle = self._loop.call_at(self._heard_at + seconds, self._check)
 
     def heard(self) -> None:
         self._heard_at = self._loop.time()
+        self._answered = True
 
     def cancel(self) -> None:
         self._handle.cancel()
@@ -268,8 +272,8 @@ class _Silence:
         now = self._loop.time()
         if now < self._heard_at + self.seconds:
             self._handle = self._loop.call_at(self._heard_at + self.seconds, self._check)
-        elif self._pinged_at is None or self._pinged_at < self._heard_at:
-            self._pinged_at = now
+        elif self._answered:
+            self._answered = False
             self._pinging = asyncio.ensure_future(self._ping())
             self._handle = self._loop.call_at(now + self.seconds, self._check)
         elif self._task is not None:

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 
 import pytest
 import redis
+import uvloop
 
 import chat.bus.redis
 from chat.bus import Bus, BusBackend, Event, MemoryBackend, create_backend
@@ -418,6 +419,28 @@ async def test_redis_publishing_to_a_frozen_server_fails_in_bounded_time(
     finally:
         async with asyncio.timeout(WAIT):
             await backend.disconnect()
+
+
+def test_a_quiet_redis_connection_stays_up_on_uvloop(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`serve` runs on uvloop, whose clock ticks in milliseconds: a PONG back within the
+    tick of its PING once counted as no answer, so a quiet subscriber connection was
+    dropped and re-subscribed every two health-check intervals."""
+    _require_redis(REDIS_URL)
+    monkeypatch.setattr(chat.bus.redis, "HEALTH_CHECK_INTERVAL", 0.2)
+
+    async def quiet_for_a_while() -> None:
+        bus = Bus(REDIS_URL, prefix=_prefix())
+        await bus.connect()
+        try:
+            reconnects: list[int] = []
+            bus.on_reconnect(lambda: reconnects.append(1))
+            await subscribed(bus, "room", Collector())
+            await asyncio.sleep(1.5)  # nothing published: only PINGs and their answers
+            assert bus.healthy and reconnects == []
+        finally:
+            await bus.disconnect()
+
+    uvloop.run(quiet_for_a_while())
 
 
 async def test_redis_unreachable_at_connect_fails_loudly() -> None:
