@@ -180,6 +180,13 @@ async def presence_and_load(session: AsyncSession, agent_id: int) -> tuple[str |
     return row[0], int(row[1]), int(row[2])
 
 
+async def anyone_waiting(session: AsyncSession) -> bool:
+    """Whether any chat waits in line: one indexed row, not the line itself (a routing pass
+    asks first, before taking the lock, and it runs after every arrival)."""
+    first = await session.scalar(select(Chat.id).where(Chat.state == ChatState.WAITING).limit(1))
+    return first is not None
+
+
 async def waiting_chats(session: AsyncSession, limit: int = 1000) -> list[WaitingChat]:
     rows = await session.execute(
         select(Chat.id, Chat.service_id, Chat.queued_at, Chat.declined_agent_ids)

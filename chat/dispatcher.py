@@ -92,11 +92,10 @@ class Dispatcher:
         outbox = Outbox()
         expires = now + dt.timedelta(seconds=service.settings.offer_timeout_seconds)
         async with transaction(service.sessions) as session:
-            waiting = await desk.waiting_chats(session)
-            if not waiting:
+            if not await desk.anyone_waiting(session):
                 return 0
             await service._lock_routing(session)
-            # Re-read under the lock: another process may have routed meanwhile.
+            # Read the line under the lock: another process may have routed meanwhile.
             waiting = await desk.waiting_chats(session)
             agents = await desk.available_agents(session, now)
             if not waiting or not agents:
