@@ -221,18 +221,7 @@ class PostgresWriter:
             if row is None:
                 batch.settle(index, ChatClosed())
             elif row[2]:  # stored now
-                stored = StoredMessage(
-                    m.chat_id,
-                    row[1],
-                    m.sender,
-                    m.sender_id,
-                    m.author_name,
-                    m.body,
-                    m.client_id,
-                    m.i18n,
-                    now,
-                )
-                batch.settle(index, (stored, True))
+                batch.settle(index, (m.stored_as(row[1], now), True))
             else:  # a resend: the row stored before
                 i18n = None if row[6] is None else json.loads(row[6])
                 stored = StoredMessage(

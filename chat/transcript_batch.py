@@ -33,6 +33,20 @@ class NewMessage:
     # transaction, never through the group-commit writer, which ignores this field.
     attachment_id: int | None = None
 
+    def stored_as(self, seq: int, now: dt.datetime) -> StoredMessage:
+        """This message as the line it becomes: numbered `seq`, stored at `now`."""
+        return StoredMessage(
+            self.chat_id,
+            seq,
+            self.sender,
+            self.sender_id,
+            self.author_name,
+            self.body,
+            self.client_id,
+            self.i18n,
+            now,
+        )
+
 
 @dataclass(frozen=True)
 class StoredMessage:
@@ -137,17 +151,7 @@ class GroupCommit:
             for seq, index in enumerate(indexes, start=last_seq + 1):
                 m = self.messages[index]
                 customer = customer or m.sender == "customer"
-                row = StoredMessage(
-                    chat_id,
-                    seq,
-                    m.sender,
-                    m.sender_id,
-                    m.author_name,
-                    m.body,
-                    m.client_id,
-                    m.i18n,
-                    now,
-                )
+                row = m.stored_as(seq, now)
                 new_rows.append(row)
                 self.results[index] = (row, True)
             counters.append(
