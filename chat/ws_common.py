@@ -18,6 +18,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from chat.auth import origin_allowed
 from chat.connection import Client
+from chat.deadline import QuietDeadline
 from chat.errors import DatabaseUnavailable, DeskError
 from chat.protocol import (
     WS_1008_POLICY_VIOLATION,
@@ -57,47 +58,6 @@ class NotHelloFirst(FrameError):
 class RateLimited(FrameError):
     code = "rate_limited"
     message = "Too many frames; slow down."
-
-
-class IdleDeadline:
-    """Ends the frame loop when the client has sent nothing for `seconds` while it waited.
-
-    One timer per socket per idle period, not one per frame: `asyncio.timeout` around
-    every receive armed and cancelled a timer for each frame, about a tenth of the
-    server's CPU at 5,000 open chats (docs/performance.md). A frame only notes the time;
-    the timer, when it fires before the deadline, re-arms itself at the deadline. On
-    expiry it cancels the loop's task while it waits, as `asyncio.timeout` would.
-    """
-
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
-        self.expired = False
-        self._loop = asyncio.get_running_loop()
-        self._task = asyncio.current_task()
-        self._since = self._loop.time()
-        self._waiting = False
-        self._handle = self._loop.call_at(self._since + seconds, self._check)
-
-    def waiting(self) -> None:
-        """The loop waits for the next frame from now."""
-        self._since = self._loop.time()
-        self._waiting = True
-
-    def heard(self) -> None:
-        self._waiting = False
-
-    def cancel(self) -> None:
-        self._handle.cancel()
-
-    def _check(self) -> None:
-        now = self._loop.time()
-        if not self._waiting:  # handling a frame: the silence starts when it is done
-            self._handle = self._loop.call_at(now + self.seconds, self._check)
-        elif now < self._since + self.seconds:
-            self._handle = self._loop.call_at(self._since + self.seconds, self._check)
-        elif self._task is not None:
-            self.expired = True
-            self._task.cancel()
 
 
 async def refuse(websocket: WebSocket) -> None:
@@ -141,7 +101,7 @@ async def run_socket(
             client.send(error_frame(error))
             client.close(WS_1008_POLICY_VIOLATION)
             return
-        idle = IdleDeadline(settings.ws_idle_seconds)
+        idle = QuietDeadline(settings.ws_idle_seconds)
         try:
             while not client.closed:
                 idle.waiting()

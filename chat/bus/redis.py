@@ -10,7 +10,7 @@ restored and announced here, and nothing else ever blocks on it.
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 
 from redis.asyncio import Redis
 from redis.asyncio.connection import AbstractConnection
@@ -19,6 +19,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from chat.bus.base import BusBackend, cancel_and_wait
+from chat.deadline import QuietDeadline
 
 logger = logging.getLogger("chat.bus")
 
@@ -198,9 +199,17 @@ class RedisBackend(BusBackend):
             await conn.send_command("SUBSCRIBE", *restoring, check_health=False)
         else:
             self._mark_up(announce)
-        silence = _Silence(HEALTH_CHECK_INTERVAL, lambda: self._send("PING"))
+        pings: set[asyncio.Task[None]] = set()
+
+        def ping() -> None:  # any reply proves the connection alive
+            task = asyncio.ensure_future(self._send("PING"))
+            pings.add(task)
+            task.add_done_callback(pings.discard)
+
+        silence = QuietDeadline(HEALTH_CHECK_INTERVAL, on_quiet=ping)
         try:
             while True:
+                silence.waiting()
                 try:
                     # No timeout here (the connection has no socket_timeout): `silence`
                     # watches the connection instead of a timer armed for every reply.
@@ -210,7 +219,6 @@ class RedisBackend(BusBackend):
                         raise
                     asyncio.current_task().uncancel()  # type: ignore[union-attr]
                     raise TimeoutError("no reply from Redis to PING") from None
-                silence.heard()
                 if not isinstance(reply, list) or len(reply) < 3:
                     continue  # PONG: it only proved the connection is alive
                 kind, channel, payload = reply[0], reply[1], reply[2]
@@ -226,56 +234,11 @@ class RedisBackend(BusBackend):
                             self._mark_up(announce)
         finally:
             silence.cancel()
+            for task in pings:
+                task.cancel()
 
     def _mark_up(self, announce: bool) -> None:
         self._healthy = True
         if announce:
             logger.info("bus reconnected to Redis; subscriptions restored")
             self._notify_reconnected()
-
-
-class _Silence:
-    """Notices a subscriber connection gone quiet, with one timer per quiet spell.
-
-    A reply only notes the time. When the timer fires before the connection has been
-    quiet for `seconds`, it re-arms itself for then; after `seconds` of quiet it sends
-    PING (any reply proves the connection alive); after `seconds` more it cancels the
-    reading task, which reports the connection lost. `read_response(timeout=…)` armed and
-    cancelled an `asyncio.timeout` for every pub/sub message instead: about 5 % of the
-    server's CPU at 2,000 msgs/s (docs/performance.md).
-    """
-
-    def __init__(self, seconds: float, ping: Callable[[], Awaitable[None]]) -> None:
-        self.seconds = seconds
-        self.expired = False
-        self._ping = ping
-        self._pinging: asyncio.Task[None] | None = None
-        self._loop = asyncio.get_running_loop()
-        self._task = asyncio.current_task()
-        self._heard_at = self._loop.time()
-        # Whether anything came since the last PING: a flag, not a comparison of times,
-        # because uvloop's clock ticks in milliseconds and a PONG often comes back within
-        # the same one.
-        self._answered = True
-        self._handle = self._loop.call_at(self._heard_at + seconds, self._check)
-
-    def heard(self) -> None:
-        self._heard_at = self._loop.time()
-        self._answered = True
-
-    def cancel(self) -> None:
-        self._handle.cancel()
-        if self._pinging is not None:
-            self._pinging.cancel()
-
-    def _check(self) -> None:
-        now = self._loop.time()
-        if now < self._heard_at + self.seconds:
-            self._handle = self._loop.call_at(self._heard_at + self.seconds, self._check)
-        elif self._answered:
-            self._answered = False
-            self._pinging = asyncio.ensure_future(self._ping())
-            self._handle = self._loop.call_at(now + self.seconds, self._check)
-        elif self._task is not None:
-            self.expired = True
-            self._task.cancel()

@@ -14,8 +14,8 @@ from collections.abc import AsyncIterator
 import pytest
 from websockets.exceptions import ConnectionClosed
 
+from chat.deadline import QuietDeadline
 from chat.protocol import WS_4000_IDLE
-from chat.ws_common import IdleDeadline
 from tests.conftest import Backend
 from tests.support import LiveDesk, start_desk
 
@@ -73,7 +73,7 @@ async def test_the_idle_deadline_counts_only_time_spent_waiting_for_a_frame() ->
     expired: list[bool] = []
 
     async def frame_loop() -> None:
-        idle = IdleDeadline(0.2)
+        idle = QuietDeadline(0.2)
         try:
             for _ in range(3):  # frames 0.1 s apart: never silent for 0.2 s
                 idle.waiting()
