@@ -27,6 +27,7 @@ from chat.runtime import Runtime
 from chat.seed import create_agent, seed_services
 from chat.settings import Settings
 from chat.ws_protocol import websocket_options
+from ticketing import events
 from ticketing.clock import FakeClock
 from ticketing.db import transaction
 from ticketing.models import Agent, AgentRole
@@ -448,3 +449,13 @@ def statements_sent(desk: LiveDesk, keep: Callable[[str], bool]) -> Iterator[lis
         yield seen
     finally:
         event.remove(engine, "before_cursor_execute", record)
+
+
+@contextmanager
+def listening(listener: events.Listener) -> Iterator[None]:
+    """`listener` hears the domain events emitted inside the block, and only those."""
+    events.listen(listener)
+    try:
+        yield
+    finally:
+        events.forget(listener)

@@ -28,7 +28,7 @@ from chat.errors import (
 from chat.lifecycle import Outbox
 from chat.models import Chat, ChatMessage
 from chat.states import OPEN_STATES
-from tests.support import LiveDesk, statements_sent
+from tests.support import LiveDesk, listening, statements_sent
 from ticketing import events
 from ticketing.business_hours import weekdays_schedule
 from ticketing.db import transaction
@@ -76,11 +76,8 @@ def _started_events() -> Iterator[list[events.DomainEvent]]:
         if event.type == events.CHAT_STARTED:
             seen.append(event)
 
-    events.listen(record)
-    try:
+    with listening(record):
         yield seen
-    finally:
-        events.forget(record)
 
 
 async def _webhook_for_starts(desk: LiveDesk) -> None:
@@ -233,18 +230,14 @@ async def test_a_database_error_in_a_group_fails_only_the_arrival_that_caused_it
 
     service = desk.runtime.service
     _record_publishing(desk, monkeypatch)
-    events.listen(failing_listener)
-    try:
-        with _chat_inserts(desk) as inserts:
-            results = await asyncio.gather(
-                *(
-                    service.start_chat(customer_id, SUPPORT, f"C{i}", None, "", f"hi {i}")
-                    for i, customer_id in enumerate(ids)
-                ),
-                return_exceptions=True,
-            )
-    finally:
-        events.forget(failing_listener)
+    with listening(failing_listener), _chat_inserts(desk) as inserts:
+        results = await asyncio.gather(
+            *(
+                service.start_chat(customer_id, SUPPORT, f"C{i}", None, "", f"hi {i}")
+                for i, customer_id in enumerate(ids)
+            ),
+            return_exceptions=True,
+        )
     assert len(inserts) == 4  # together first, then each alone
     assert isinstance(results[0], dict) and isinstance(results[2], dict)
     assert isinstance(results[1], exc.DBAPIError)

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from tests.support import LiveDesk
+from tests.support import LiveDesk, listening
 from ticketing import events
 
 
@@ -19,11 +19,8 @@ async def heard() -> AsyncIterator[list[events.DomainEvent]]:
         assert session.in_transaction()  # written together with the change, or not at all
         got.append(event)
 
-    events.listen(listener)
-    try:
+    with listening(listener):
         yield got
-    finally:
-        events.forget(listener)
 
 
 async def test_a_chat_emits_started_ended_created_and_survey_events(
