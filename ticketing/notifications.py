@@ -145,7 +145,10 @@ async def _created(session: AsyncSession, mail: MailSettings, event: events.Doma
         if first is not None:
             blocks += (Quote(first.author_name, first.body),)
     headers = AUTO_REPLIED if origin is TicketOrigin.EMAIL else AUTO_GENERATED
-    await _send_all(session, mail, ticket, "created", blocks, event, headers=headers)
+    # The ticket was made in this very transaction (events are heard inside it): unless
+    # an inbound email started it, no email of its thread exists yet to look up.
+    first = origin is not TicketOrigin.EMAIL
+    await _send_all(session, mail, ticket, "created", blocks, event, headers=headers, first=first)
 
 
 async def _agent_reply(
@@ -322,6 +325,7 @@ async def _send_all(
     *,
     resolved: bool = False,
     rate: bool = False,
+    first: bool = False,
 ) -> None:
     for person in await recipients(session, mail, ticket):
         extra: tuple[Block, ...] = ()
@@ -350,6 +354,7 @@ async def _send_all(
             subject=words(person.lang, "subject", ticket_id=ticket.id, subject=ticket.subject),
             headers=headers,
             now=event.at,
+            first=first,
         )
 
 
@@ -385,10 +390,16 @@ async def queue_email(
     headers: dict[str, str],
     now: dt.datetime,
     chat_id: int | None = None,
+    first: bool = False,
 ) -> OutboxEmail:
-    """Render `letter` and put it in the outbox, threaded with the ticket's other emails."""
+    """Render `letter` and put it in the outbox, threaded with the ticket's other emails;
+    `first`: the thread has none yet (a new ticket's notice), so its root is all it cites."""
     text, html = render(letter)
-    in_reply_to, references = await _thread(session, mail, ticket, to)
+    if first:
+        root = session.info.get(_ANSWERING_KEY) or thread_root(mail, ticket.id)
+        in_reply_to, references = root, root
+    else:
+        in_reply_to, references = await _thread(session, mail, ticket, to)
     row = OutboxEmail(
         kind=kind,
         ticket_id=ticket.id,
