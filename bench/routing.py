@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import time
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import text
@@ -26,6 +27,7 @@ from bench.faults.clients import Agent, Customer
 from bench.faults.cluster import Cluster, cluster
 from bench.faults.scenario import stamp
 from bench.metrics import cpu_seconds, percentile
+from bench.run import _start_py_spy, summarise_profile
 
 SAMPLE_SECONDS = 0.25
 
@@ -75,7 +77,9 @@ async def _capacity_sampler(url: str, stop: asyncio.Event, worst: list[int]) -> 
         await engine.dispose()
 
 
-async def run(rate: float, seconds: float, agents: int, capacity: int, hold: float) -> str:
+async def run(
+    rate: float, seconds: float, agents: int, capacity: int, hold: float, py_spy: Path | None = None
+) -> str:
     async with cluster(1, agents + 1, capacity, redis=False) as c:
         proc = c.procs[0]
         assert proc is not None
@@ -111,6 +115,7 @@ async def run(rate: float, seconds: float, agents: int, capacity: int, hold: flo
                 await cust.stop()
 
         cpu0, w0 = cpu_seconds(proc.pid), time.perf_counter()
+        spy = None if py_spy is None else await _start_py_spy(proc.pid, seconds, py_spy)
         t0 = time.perf_counter() + 0.2
         await asyncio.gather(*(customer(i, t0) for i in range(n)))
         cpu, wall = cpu_seconds(proc.pid) - cpu0, time.perf_counter() - w0
@@ -118,6 +123,10 @@ async def run(rate: float, seconds: float, agents: int, capacity: int, hold: flo
         await sampler
         for b in bots:
             await b.stop()
+        profile = ""
+        if spy is not None and py_spy is not None:
+            await asyncio.to_thread(spy.wait)
+            profile = "\n\n" + summarise_profile(py_spy)
         waits = sorted((offers[name] - t) * 1000 for name, t in arrived.items() if name in offers)
         return (
             f"routing bench: {stamp()}\n"
@@ -130,7 +139,7 @@ async def run(rate: float, seconds: float, agents: int, capacity: int, hold: flo
             f"(> 0 would be an agent over capacity)\n"
             f"server CPU {100 * cpu / wall:.0f} % of a core over {wall:.0f} s "
             f"({1000 * cpu / max(n, 1):.1f} ms per chat lifecycle)"
-        )
+        ) + profile
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -140,8 +149,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--agents", type=int, default=50)
     parser.add_argument("--capacity", type=int, default=10)
     parser.add_argument("--hold", type=float, default=1.0)
+    parser.add_argument(
+        "--py-spy", type=Path, metavar="RAW", help="profile the server for the arrivals (py-spy)"
+    )
     args = parser.parse_args(argv)
-    print(asyncio.run(run(args.rate, args.seconds, args.agents, args.capacity, args.hold)))
+    print(
+        asyncio.run(
+            run(args.rate, args.seconds, args.agents, args.capacity, args.hold, args.py_spy)
+        )
+    )
 
 
 if __name__ == "__main__":
