@@ -14,7 +14,7 @@ import datetime as dt
 import logging
 import uuid
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -23,7 +23,7 @@ from chat.errors import ChatError
 from chat.lifecycle import ChatService, Outbox
 from chat.models import AgentConnection, AgentPresence, Chat
 from chat.routing import plan_offers
-from chat.states import ChatState, EndedBy
+from chat.states import ChatState, EndedBy, sources_of
 from ticketing.db import iso, transaction
 from ticketing.deliveries import Deliverer
 from ticketing.mail_out import MailSettings
@@ -35,6 +35,25 @@ log = logging.getLogger("chat.dispatcher")
 CONNECTION_RETENTION = dt.timedelta(hours=1)
 # Ticket timers act on days and business hours; a half-minute's delay is invisible.
 TICKET_TIMER_SECONDS = 30.0
+
+
+# An offer, built once with bound parameters (chat/desk.py says why): only a chat still
+# waiting (not one offered by a transfer), its whole row RETURNed for the snapshot.
+_OFFER = (
+    update(Chat)
+    .where(
+        Chat.id == bindparam("p_chat_id"),
+        Chat.state.in_(sources_of(ChatState.OFFERED)),
+        Chat.state == ChatState.WAITING,
+    )
+    .values(
+        state=ChatState.OFFERED,
+        offered_agent_id=bindparam("p_agent_id", type_=Chat.offered_agent_id.type),
+        offer_expires_at=bindparam("p_expires", type_=Chat.offer_expires_at.type),
+    )
+    .returning(Chat)
+    .execution_options(populate_existing=True, synchronize_session=False)
+)
 
 
 class Dispatcher:
@@ -105,13 +124,13 @@ class Dispatcher:
             # Chat rows are locked in id order, as the transcript writer locks them, so
             # routing and a group commit can never deadlock on PostgreSQL.
             for offer in sorted(offers, key=lambda o: o.chat_id):
-                chat = await service._transition(
-                    session,
-                    offer.chat_id,
-                    ChatState.OFFERED,
-                    (Chat.state == ChatState.WAITING,),
-                    offered_agent_id=offer.agent_id,
-                    offer_expires_at=expires,
+                chat = await session.scalar(
+                    _OFFER,
+                    {
+                        "p_chat_id": offer.chat_id,
+                        "p_agent_id": offer.agent_id,
+                        "p_expires": expires,
+                    },
                 )
                 if chat is None:
                     continue

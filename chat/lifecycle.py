@@ -13,7 +13,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import null, select, text, update
+from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from chat import desk
@@ -48,6 +48,44 @@ log = logging.getLogger("chat.lifecycle")
 
 # Any constant works; it only has to be the same in every process (pg_advisory_xact_lock).
 ROUTING_LOCK_KEY = 0x43484154  # "CHAT"
+
+# Built once with bound parameters (see chat/desk.py): a routing pass and an accept run
+# these for every chat, and building one cost about as much CPU as running it.
+_SNAPSHOT_READS = select(
+    select(Agent.name).where(Agent.id == bindparam("agent_id")).scalar_subquery(),
+    # The agent decides on an offer by what the customer asked first.
+    select(ChatMessage.body)
+    .where(ChatMessage.chat_id == bindparam("chat_id"), ChatMessage.sender == "customer")
+    .order_by(ChatMessage.seq)
+    .limit(1)
+    .scalar_subquery(),
+)
+_AGENT_NAME = select(Agent.name).where(Agent.id == bindparam("agent_id"))
+# Accepting: the offer must still be this agent's and unexpired (else no row). RETURNING
+# the whole row: one round trip, and the UPDATE locks it until the transaction ends.
+_ACCEPT = (
+    update(Chat)
+    .where(
+        Chat.id == bindparam("p_chat_id"),
+        Chat.state.in_(sources_of(ChatState.ACTIVE)),
+        Chat.offered_agent_id == bindparam("p_agent_id"),
+        Chat.offer_expires_at > bindparam("p_now"),
+    )
+    .values(
+        state=ChatState.ACTIVE,
+        agent_id=bindparam("p_agent_id", type_=Chat.agent_id.type),
+        offered_agent_id=None,
+        offer_expires_at=None,
+        accepted_at=bindparam("p_now", type_=Chat.accepted_at.type),
+    )
+    .returning(Chat)
+    .execution_options(populate_existing=True, synchronize_session=False)
+)
+_ASSIGNED = (
+    update(AgentPresence)
+    .where(AgentPresence.agent_id == bindparam("p_agent_id"))
+    .values(last_assigned_at=bindparam("p_now", type_=AgentPresence.last_assigned_at.type))
+)
 # After a chat ends, a reloaded widget still shows it (and its survey) for this long.
 RECENT_CHAT_SECONDS = 3600
 PRESENCE_STATUSES = ("online", "away", "offline")
@@ -166,21 +204,8 @@ class ChatService:
     async def snapshot(self, session: AsyncSession, chat: Chat) -> dict[str, Any]:
         """The chat as clients show it; one round trip (agent name and first line together,
         not an ORM `Agent` load with its services: each statement is a round trip)."""
-        # The agent decides on an offer by what the customer asked first.
-        first_line = (
-            select(ChatMessage.body)
-            .where(ChatMessage.chat_id == chat.id, ChatMessage.sender == "customer")
-            .order_by(ChatMessage.seq)
-            .limit(1)
-            .scalar_subquery()
-        )
-        agent_name = (
-            select(Agent.name).where(Agent.id == chat.agent_id).scalar_subquery()
-            if chat.agent_id
-            else null()
-        )
         agent_name_value, first_message = (
-            await session.execute(select(agent_name, first_line))
+            await session.execute(_SNAPSHOT_READS, {"chat_id": chat.id, "agent_id": chat.agent_id})
         ).one()
         return snapshot_view(chat, agent_name_value, first_message)
 
@@ -414,7 +439,7 @@ class ChatService:
         outbox = Outbox(route=True)
         async with transaction(self.sessions) as session:
             # Only the name: an ORM `Agent` would load its services too (one more trip).
-            name = await session.scalar(select(Agent.name).where(Agent.id == agent_id))
+            name = await session.scalar(_AGENT_NAME, {"agent_id": agent_id})
             if name is None:
                 raise OfferExpired()
             # The "joined" line first, then the transition: its RETURNING row then carries
@@ -433,23 +458,12 @@ class ChatService:
                 )
             except ChatClosed:
                 raise OfferExpired() from None  # what the transition would have found
-            chat = await self._transition(
-                session,
-                chat_id,
-                ChatState.ACTIVE,
-                (Chat.offered_agent_id == agent_id, Chat.offer_expires_at > now),
-                agent_id=agent_id,
-                offered_agent_id=None,
-                offer_expires_at=None,
-                accepted_at=now,
+            chat = await session.scalar(
+                _ACCEPT, {"p_chat_id": chat_id, "p_agent_id": agent_id, "p_now": now}
             )
             if chat is None:
                 raise OfferExpired()
-            await session.execute(
-                update(AgentPresence)
-                .where(AgentPresence.agent_id == agent_id)
-                .values(last_assigned_at=now)
-            )
+            await session.execute(_ASSIGNED, {"p_agent_id": agent_id, "p_now": now})
             outbox.events.extend(joined.events)
             snap = await self._chat_event(session, chat, outbox)
         outbox.add(

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import selectinload
@@ -99,6 +99,34 @@ def message_frame(row: ChatMessage | StoredMessage) -> dict[str, Any]:
     }
 
 
+def _take_seqs(by_customer: bool) -> Any:
+    """Numbers for n new lines of an open chat (none if it is closed): the counter's new
+    value. A customer's line also marks them active (the inactivity timer reads it)."""
+    values: dict[str, Any] = {"last_seq": Chat.last_seq + bindparam("p_count")}
+    if by_customer:
+        values["last_customer_activity_at"] = bindparam(
+            "p_now", type_=Chat.last_customer_activity_at.type
+        )
+    return (
+        update(Chat)
+        .where(Chat.id == bindparam("p_chat_id"), Chat.state.in_(OPEN_STATES))
+        .values(**values)
+        .returning(Chat.last_seq)
+    )
+
+
+# Built once with bound parameters (chat/desk.py says why): every system line (joins,
+# endings) takes numbers, and every join and resume replays.
+_TAKE_SEQS = {by_customer: _take_seqs(by_customer) for by_customer in (False, True)}
+_MESSAGES_AFTER = (
+    select(ChatMessage)
+    .where(ChatMessage.chat_id == bindparam("chat_id"), ChatMessage.seq > bindparam("after_seq"))
+    .order_by(ChatMessage.seq)
+    .limit(bindparam("limit"))
+    .options(selectinload(ChatMessage.attachment))
+)
+
+
 async def append_messages(
     session: AsyncSession, chat_id: int, messages: Sequence[NewMessage], now: dt.datetime
 ) -> list[tuple[ChatMessage, bool]]:
@@ -133,14 +161,9 @@ async def append_messages(
             first_in_batch[key] = index
         fresh.append(index)
     if fresh:
-        values: dict[str, Any] = {"last_seq": Chat.last_seq + len(fresh)}
-        if any(messages[i].sender == "customer" for i in fresh):
-            values["last_customer_activity_at"] = now
+        by_customer = any(messages[i].sender == "customer" for i in fresh)
         last_seq = await session.scalar(
-            update(Chat)
-            .where(Chat.id == chat_id, Chat.state.in_(OPEN_STATES))
-            .values(**values)
-            .returning(Chat.last_seq)
+            _TAKE_SEQS[by_customer], {"p_chat_id": chat_id, "p_count": len(fresh), "p_now": now}
         )
         if last_seq is None:
             raise ChatClosed()
@@ -216,11 +239,7 @@ async def messages_after(
     session: AsyncSession, chat_id: int, after_seq: int, limit: int = 1000
 ) -> list[ChatMessage]:
     rows = await session.scalars(
-        select(ChatMessage)
-        .where(ChatMessage.chat_id == chat_id, ChatMessage.seq > after_seq)
-        .order_by(ChatMessage.seq)
-        .limit(limit)
-        .options(selectinload(ChatMessage.attachment))
+        _MESSAGES_AFTER, {"chat_id": chat_id, "after_seq": after_seq, "limit": limit}
     )
     return list(rows)
 
