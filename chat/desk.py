@@ -63,73 +63,87 @@ def stale_before(now: dt.datetime) -> dt.datetime:
     return now - dt.timedelta(seconds=CONNECTION_STALE_SECONDS)
 
 
-def _heard_since(since: Any) -> Any:
+def _heard_since(agent_id: Any, since: Any) -> Any:
+    connections = AgentConnection.__table__
     return exists().where(
-        AgentConnection.agent_id == Agent.id,
-        AgentConnection.closed_at.is_(None),
-        AgentConnection.last_seen_at > since,
+        connections.c.agent_id == agent_id,
+        connections.c.closed_at.is_(None),
+        connections.c.last_seen_at > since,
     )
 
 
 def live_connection(now: dt.datetime) -> Any:
     """SQL condition: the agent has a console socket that is open and heartbeating."""
-    return _heard_since(stale_before(now))
+    return _heard_since(Agent.id, stale_before(now))
 
 
-def open_chats_of_agent() -> Any:
-    """SQL: how many open chats an agent holds (active ones plus offers awaiting an answer)."""
+def _open_chats_of(agent_id: Any) -> Any:
+    chats = Chat.__table__
     return (
-        select(func.count(Chat.id))
+        select(func.count(chats.c.id))
         .where(
             or_(
-                and_(Chat.state == ChatState.ACTIVE, Chat.agent_id == Agent.id),
-                and_(Chat.state == ChatState.OFFERED, Chat.offered_agent_id == Agent.id),
+                and_(chats.c.state == ChatState.ACTIVE, chats.c.agent_id == agent_id),
+                and_(chats.c.state == ChatState.OFFERED, chats.c.offered_agent_id == agent_id),
             )
         )
         .scalar_subquery()
     )
 
 
+def open_chats_of_agent() -> Any:
+    """SQL: how many open chats an agent holds (active ones plus offers awaiting an answer)."""
+    return _open_chats_of(Agent.id)
+
+
 # The statements of an arrival, a routing pass and a desk refresh, built once with
-# bound parameters: building a statement and its cache key cost about as much CPU as
-# running it (bench.routing's profile: ~15 % of a chat's whole life went to building).
-_LIVE = _heard_since(bindparam("stale_before"))
+# bound parameters, and on the tables where no ORM object is wanted: building a
+# statement and its cache key cost about as much CPU as running it, and the ORM's
+# handling of a plain row about half as much again (bench.routing's profile).
+_agents = Agent.__table__
+_presence = AgentPresence.__table__
+_chats = Chat.__table__
+_online_agent = and_(
+    _agents.c.active.is_(True),
+    _presence.c.status == "online",
+    _heard_since(_agents.c.id, bindparam("stale_before")),
+)
 _SERVICES = select(Service).where(Service.active.is_(True)).order_by(Service.position, Service.id)
 _ONLINE = (
     select(agent_services_table.c.service_id, func.count())
     .select_from(agent_services_table)
-    .join(Agent, Agent.id == agent_services_table.c.agent_id)
-    .join(AgentPresence, AgentPresence.agent_id == Agent.id)
-    .where(Agent.active.is_(True), AgentPresence.status == "online", _LIVE)
+    .join(_agents, _agents.c.id == agent_services_table.c.agent_id)
+    .join(_presence, _presence.c.agent_id == _agents.c.id)
+    .where(_online_agent)
     .group_by(agent_services_table.c.service_id)
 )
 _ONE_SERVICE = _SERVICES.where(Service.id == bindparam("only"))
 _ONLINE_IN_ONE = _ONLINE.where(agent_services_table.c.service_id == bindparam("only"))
 _AVAILABLE = (
     select(
-        Agent.id,
-        Agent.capacity,
-        AgentPresence.last_assigned_at,
-        open_chats_of_agent().label("open_chats"),
+        _agents.c.id,
+        _agents.c.capacity,
+        _presence.c.last_assigned_at,
+        _open_chats_of(_agents.c.id).label("open_chats"),
     )
-    .join(AgentPresence, AgentPresence.agent_id == Agent.id)
-    .where(Agent.active.is_(True), AgentPresence.status == "online", _LIVE)
+    .join(_presence, _presence.c.agent_id == _agents.c.id)
+    .where(_online_agent)
 )
 _MEMBERSHIPS = select(agent_services_table.c.agent_id, agent_services_table.c.service_id).where(
     agent_services_table.c.agent_id.in_(bindparam("agent_ids", expanding=True))
 )
-_FIRST_WAITING = select(Chat.id).where(Chat.state == ChatState.WAITING).limit(1)
+_FIRST_WAITING = select(_chats.c.id).where(_chats.c.state == ChatState.WAITING).limit(1)
 _LINE = (
     select(
-        Chat.id,
-        Chat.service_id,
-        Chat.queued_at,
-        Chat.declined_agent_ids,
-        Chat.customer_name,
-        Chat.subject,
+        _chats.c.id,
+        _chats.c.service_id,
+        _chats.c.queued_at,
+        _chats.c.declined_agent_ids,
+        _chats.c.customer_name,
+        _chats.c.subject,
     )
-    .where(Chat.state == ChatState.WAITING)
-    .order_by(Chat.queued_at, Chat.id)
+    .where(_chats.c.state == ChatState.WAITING)
+    .order_by(_chats.c.queued_at, _chats.c.id)
     .limit(bindparam("limit"))
 )
 

@@ -49,18 +49,20 @@ log = logging.getLogger("chat.lifecycle")
 # Any constant works; it only has to be the same in every process (pg_advisory_xact_lock).
 ROUTING_LOCK_KEY = 0x43484154  # "CHAT"
 
-# Built once with bound parameters (see chat/desk.py): a routing pass and an accept run
-# these for every chat, and building one cost about as much CPU as running it.
+# Built once with bound parameters, on the tables where no ORM object is wanted (see
+# chat/desk.py): a routing pass and an accept run these for every chat.
+_agents = Agent.__table__
+_messages = ChatMessage.__table__
 _SNAPSHOT_READS = select(
-    select(Agent.name).where(Agent.id == bindparam("agent_id")).scalar_subquery(),
+    select(_agents.c.name).where(_agents.c.id == bindparam("agent_id")).scalar_subquery(),
     # The agent decides on an offer by what the customer asked first.
-    select(ChatMessage.body)
-    .where(ChatMessage.chat_id == bindparam("chat_id"), ChatMessage.sender == "customer")
-    .order_by(ChatMessage.seq)
+    select(_messages.c.body)
+    .where(_messages.c.chat_id == bindparam("chat_id"), _messages.c.sender == "customer")
+    .order_by(_messages.c.seq)
     .limit(1)
     .scalar_subquery(),
 )
-_AGENT_NAME = select(Agent.name).where(Agent.id == bindparam("agent_id"))
+_AGENT_NAME = select(_agents.c.name).where(_agents.c.id == bindparam("agent_id"))
 # Accepting: the offer must still be this agent's and unexpired (else no row). RETURNING
 # the whole row: one round trip, and the UPDATE locks it until the transaction ends.
 _ACCEPT = (
@@ -81,10 +83,11 @@ _ACCEPT = (
     .returning(Chat)
     .execution_options(populate_existing=True, synchronize_session=False)
 )
+_presence = AgentPresence.__table__
 _ASSIGNED = (
-    update(AgentPresence)
-    .where(AgentPresence.agent_id == bindparam("p_agent_id"))
-    .values(last_assigned_at=bindparam("p_now", type_=AgentPresence.last_assigned_at.type))
+    update(_presence)
+    .where(_presence.c.agent_id == bindparam("p_agent_id"))
+    .values(last_assigned_at=bindparam("p_now", type_=_presence.c.last_assigned_at.type))
 )
 # After a chat ends, a reloaded widget still shows it (and its survey) for this long.
 RECENT_CHAT_SECONDS = 3600

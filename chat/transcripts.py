@@ -101,17 +101,19 @@ def message_frame(row: ChatMessage | StoredMessage) -> dict[str, Any]:
 
 def _take_seqs(by_customer: bool) -> Any:
     """Numbers for n new lines of an open chat (none if it is closed): the counter's new
-    value. A customer's line also marks them active (the inactivity timer reads it)."""
-    values: dict[str, Any] = {"last_seq": Chat.last_seq + bindparam("p_count")}
+    value. A customer's line also marks them active (the inactivity timer reads it).
+    On the table: callers that hold the chat as an ORM object refresh it or RETURN it."""
+    chats = Chat.__table__
+    values: dict[str, Any] = {"last_seq": chats.c.last_seq + bindparam("p_count")}
     if by_customer:
         values["last_customer_activity_at"] = bindparam(
-            "p_now", type_=Chat.last_customer_activity_at.type
+            "p_now", type_=chats.c.last_customer_activity_at.type
         )
     return (
-        update(Chat)
-        .where(Chat.id == bindparam("p_chat_id"), Chat.state.in_(OPEN_STATES))
+        update(chats)
+        .where(chats.c.id == bindparam("p_chat_id"), chats.c.state.in_(OPEN_STATES))
         .values(**values)
-        .returning(Chat.last_seq)
+        .returning(chats.c.last_seq)
     )
 
 
