@@ -20,7 +20,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from chat import desk
 from chat.errors import ChatError
-from chat.lifecycle import ChatService, Outbox
+from chat.lifecycle import (
+    ChatService,
+    Outbox,
+    chat_and_first_line,
+    returning_snapshot,
+    snapshot_view,
+)
 from chat.models import AgentConnection, AgentPresence, Chat
 from chat.routing import plan_offers
 from chat.states import ChatState, EndedBy, sources_of
@@ -38,21 +44,20 @@ TICKET_TIMER_SECONDS = 30.0
 
 
 # An offer, built once with bound parameters (chat/desk.py says why): only a chat still
-# waiting (not one offered by a transfer), its whole row RETURNed for the snapshot.
-_OFFER = (
-    update(Chat)
+# waiting (not one offered by a transfer), RETURNING what its snapshot shows.
+_chats = Chat.__table__
+_OFFER = returning_snapshot(
+    update(_chats)
     .where(
-        Chat.id == bindparam("p_chat_id"),
-        Chat.state.in_(sources_of(ChatState.OFFERED)),
-        Chat.state == ChatState.WAITING,
+        _chats.c.id == bindparam("p_chat_id"),
+        _chats.c.state.in_(sources_of(ChatState.OFFERED)),
+        _chats.c.state == ChatState.WAITING,
     )
     .values(
         state=ChatState.OFFERED,
-        offered_agent_id=bindparam("p_agent_id", type_=Chat.offered_agent_id.type),
-        offer_expires_at=bindparam("p_expires", type_=Chat.offer_expires_at.type),
+        offered_agent_id=bindparam("p_agent_id", type_=_chats.c.offered_agent_id.type),
+        offer_expires_at=bindparam("p_expires", type_=_chats.c.offer_expires_at.type),
     )
-    .returning(Chat)
-    .execution_options(populate_existing=True, synchronize_session=False)
 )
 
 
@@ -124,18 +129,26 @@ class Dispatcher:
             # Chat rows are locked in id order, as the transcript writer locks them, so
             # routing and a group commit can never deadlock on PostgreSQL.
             for offer in sorted(offers, key=lambda o: o.chat_id):
-                chat = await session.scalar(
-                    _OFFER,
-                    {
-                        "p_chat_id": offer.chat_id,
-                        "p_agent_id": offer.agent_id,
-                        "p_expires": expires,
-                    },
-                )
-                if chat is None:
+                row = (
+                    await session.execute(
+                        _OFFER,
+                        {
+                            "p_chat_id": offer.chat_id,
+                            "p_agent_id": offer.agent_id,
+                            "p_expires": expires,
+                        },
+                    )
+                ).first()
+                if row is None:
                     continue
                 made += 1
-                snap = await service.snapshot(session, chat)
+                chat, first_message = chat_and_first_line(row)
+                # A waiting chat has no agent (transfers and requeues clear it); were one
+                # kept, the snapshot reads its name.
+                if chat.agent_id is None:
+                    snap = snapshot_view(chat, None, first_message)
+                else:
+                    snap = await service.snapshot(session, chat)
                 outbox.add(f"chat:{chat.id}", {"type": "chat", "chat": snap})
                 outbox.add(
                     f"agent:{offer.agent_id}",

@@ -13,7 +13,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import bindparam, select, text, update
+from sqlalchemy import Row, Update, bindparam, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from chat import desk
@@ -63,25 +63,48 @@ _SNAPSHOT_READS = select(
     .scalar_subquery(),
 )
 _AGENT_NAME = select(_agents.c.name).where(_agents.c.id == bindparam("agent_id"))
-# Accepting: the offer must still be this agent's and unexpired (else no row). RETURNING
-# the whole row: one round trip, and the UPDATE locks it until the transaction ends.
-_ACCEPT = (
-    update(Chat)
+_chats = Chat.__table__
+_CHAT_KEYS = tuple(column.key for column in _chats.c)
+
+
+def returning_snapshot(statement: Update) -> Update:
+    """An UPDATE of one chat (`p_chat_id`) RETURNING its row and its first customer line
+    (`chat_and_first_line`): the transition and its snapshot's read in one round trip."""
+    first_message = (
+        select(_messages.c.body)
+        # The bound id, not a correlation: SQLite's RETURNING drops table names, which
+        # would leave the subquery's `id` meaning its own table's.
+        .where(_messages.c.chat_id == bindparam("p_chat_id"), _messages.c.sender == "customer")
+        .order_by(_messages.c.seq)
+        .limit(1)
+        .scalar_subquery()
+    )
+    return statement.returning(*_chats.c, first_message.label("first_message"))
+
+
+def chat_and_first_line(row: Row[Any]) -> tuple[Chat, str | None]:
+    """A `returning_snapshot` row as the chat (detached: the caller only reads it) and
+    its first customer line."""
+    values = row._mapping
+    return Chat(**{key: values[key] for key in _CHAT_KEYS}), values["first_message"]
+
+
+# Accepting: the offer must still be this agent's and unexpired (else no row).
+_ACCEPT = returning_snapshot(
+    update(_chats)
     .where(
-        Chat.id == bindparam("p_chat_id"),
-        Chat.state.in_(sources_of(ChatState.ACTIVE)),
-        Chat.offered_agent_id == bindparam("p_agent_id"),
-        Chat.offer_expires_at > bindparam("p_now"),
+        _chats.c.id == bindparam("p_chat_id"),
+        _chats.c.state.in_(sources_of(ChatState.ACTIVE)),
+        _chats.c.offered_agent_id == bindparam("p_agent_id"),
+        _chats.c.offer_expires_at > bindparam("p_now"),
     )
     .values(
         state=ChatState.ACTIVE,
-        agent_id=bindparam("p_agent_id", type_=Chat.agent_id.type),
+        agent_id=bindparam("p_agent_id", type_=_chats.c.agent_id.type),
         offered_agent_id=None,
         offer_expires_at=None,
-        accepted_at=bindparam("p_now", type_=Chat.accepted_at.type),
+        accepted_at=bindparam("p_now", type_=_chats.c.accepted_at.type),
     )
-    .returning(Chat)
-    .execution_options(populate_existing=True, synchronize_session=False)
 )
 _presence = AgentPresence.__table__
 _ASSIGNED = (
@@ -461,14 +484,17 @@ class ChatService:
                 )
             except ChatClosed:
                 raise OfferExpired() from None  # what the transition would have found
-            chat = await session.scalar(
-                _ACCEPT, {"p_chat_id": chat_id, "p_agent_id": agent_id, "p_now": now}
-            )
-            if chat is None:
+            row = (
+                await session.execute(
+                    _ACCEPT, {"p_chat_id": chat_id, "p_agent_id": agent_id, "p_now": now}
+                )
+            ).first()
+            if row is None:
                 raise OfferExpired()
             await session.execute(_ASSIGNED, {"p_agent_id": agent_id, "p_now": now})
             outbox.events.extend(joined.events)
-            snap = await self._chat_event(session, chat, outbox)
+            chat, first_message = chat_and_first_line(row)
+            snap = _announce(chat, snapshot_view(chat, name, first_message), outbox)
         outbox.add(
             f"chat:{chat_id}",
             {"type": "assigned", "chat_id": chat_id, "agent": {"id": agent_id, "name": name}},

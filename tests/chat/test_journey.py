@@ -24,6 +24,11 @@ async def test_customer_and_agent_chat_end_to_end_and_the_ticket_keeps_the_trans
     await bea.accept(chat["id"])
     assigned = await ana.expect("assigned")
     assert assigned["agent"]["name"] == "Bea"
+    # The accepted chat's snapshot: its agent, what the customer asked first, the join line.
+    active = (await ana.expect("chat", lambda f: f["chat"]["state"] == "active"))["chat"]
+    assert active["agent"] == assigned["agent"]
+    assert active["first_message"] == "Hi, my invoice is wrong"
+    assert active["last_seq"] == 2  # the first line, then the join
     joined = await ana.expect("message", lambda f: f["sender"] == "system")
     # Each viewer renders system lines in their own language from the key.
     assert joined["i18n"] == {"key": "system.agent_joined", "params": {"name": "Bea"}}
