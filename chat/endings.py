@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chat.errors import ChatClosed, ChatNotFound
@@ -49,6 +49,50 @@ _WHO = {
     EndedBy.SYSTEM: "the system",
 }
 _ENDABLE = OPEN_STATES & sources_of(ChatState.ENDED)
+
+# An ending group's reads and counter update, built once with bound parameters: building
+# a statement costs about as much CPU as running it (chat/desk.py).
+_LOCK = (
+    select(Chat, Agent.name)
+    .outerjoin(Agent, Agent.id == Chat.agent_id)
+    .where(Chat.id.in_(bindparam("chat_ids", expanding=True)))
+    .order_by(Chat.id)
+    .with_for_update(of=Chat)
+    .execution_options(populate_existing=True)
+)
+_chats = Chat.__table__
+_CLOSING_SEQS = (
+    update(_chats)
+    .where(
+        _chats.c.id.in_(bindparam("chat_ids", expanding=True)),
+        _chats.c.state.in_(sorted(_ENDABLE)),
+    )
+    .values(last_seq=_chats.c.last_seq + 1)
+    .returning(_chats.c.id, _chats.c.last_seq)
+)
+_lines = ChatMessage.__table__
+_files = ChatAttachment.__table__
+_TRANSCRIPTS = (
+    select(
+        _lines.c.chat_id,
+        _lines.c.sender,
+        _lines.c.sender_id,
+        _lines.c.author_name,
+        _lines.c.body,
+        _lines.c.created_at,
+        _files.c.id,
+        _files.c.filename,
+        _files.c.content_type,
+        _files.c.size,
+        _files.c.storage_key,
+        _files.c.uploaded_by,
+        _files.c.uploader_id,
+        _files.c.created_at,
+    )
+    .outerjoin(_files, _files.c.id == _lines.c.attachment_id)
+    .where(_lines.c.chat_id.in_(bindparam("chat_ids", expanding=True)))
+    .order_by(_lines.c.chat_id, _lines.c.seq)
+)
 
 
 @dataclass(frozen=True)
@@ -225,14 +269,7 @@ def _may_end(ending: Ending, chat: Chat) -> bool:
 async def _lock(session: AsyncSession, chat_ids: set[int]) -> dict[int, tuple[Chat, str | None]]:
     """The chats with their agents' names, locked in id order on PostgreSQL (the order the
     transcript writer and routing lock them in, so none of them can deadlock)."""
-    rows = await session.execute(
-        select(Chat, Agent.name)
-        .outerjoin(Agent, Agent.id == Chat.agent_id)
-        .where(Chat.id.in_(sorted(chat_ids)))
-        .order_by(Chat.id)
-        .with_for_update(of=Chat)
-        .execution_options(populate_existing=True)
-    )
+    rows = await session.execute(_LOCK, {"chat_ids": sorted(chat_ids)})
     return {chat.id: (chat, name) for chat, name in rows}
 
 
@@ -240,13 +277,7 @@ async def _closing_seqs(session: AsyncSession, chat_ids: list[int]) -> dict[int,
     """Number the closing lines: each chat's counter moved on by one, in one statement.
     On SQLite this first write also takes the write lock, so the transcripts read next
     can no longer gain a line from the transcript writer."""
-    table = Chat.__table__
-    rows = await session.execute(
-        update(table)
-        .where(table.c.id.in_(chat_ids), table.c.state.in_(sorted(_ENDABLE)))
-        .values(last_seq=table.c.last_seq + 1)
-        .returning(table.c.id, table.c.last_seq)
-    )
+    rows = await session.execute(_CLOSING_SEQS, {"chat_ids": chat_ids})
     return {chat_id: seq for chat_id, seq in rows}
 
 
@@ -271,28 +302,7 @@ async def transcripts_of(
 ) -> dict[int, list[TranscriptLine]]:
     """The chats' transcripts as tickets keep them, in one read: columns, not ORM objects
     (the transcript is most of what an ending reads), files by an outer join."""
-    file = ChatAttachment
-    rows = await session.execute(
-        select(
-            ChatMessage.chat_id,
-            ChatMessage.sender,
-            ChatMessage.sender_id,
-            ChatMessage.author_name,
-            ChatMessage.body,
-            ChatMessage.created_at,
-            file.id,
-            file.filename,
-            file.content_type,
-            file.size,
-            file.storage_key,
-            file.uploaded_by,
-            file.uploader_id,
-            file.created_at,
-        )
-        .outerjoin(file, file.id == ChatMessage.attachment_id)
-        .where(ChatMessage.chat_id.in_(chat_ids))
-        .order_by(ChatMessage.chat_id, ChatMessage.seq)
-    )
+    rows = await session.execute(_TRANSCRIPTS, {"chat_ids": list(chat_ids)})
     transcripts: dict[int, list[TranscriptLine]] = {}
     for row in rows:
         chat_id, sender, sender_id, author_name, body, created_at, file_id, *about = row

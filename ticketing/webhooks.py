@@ -89,6 +89,16 @@ class _Endpoint:
     customer_facing: bool
 
 
+_endpoints = WebhookEndpoint.__table__
+# Built once (every transaction that emits an event reads it): building costs as much as
+# running a statement this small.
+_ACTIVE_ENDPOINTS = (
+    select(_endpoints.c.id, _endpoints.c.event_types, _endpoints.c.customer_facing)
+    .where(_endpoints.c.active.is_(True))
+    .order_by(_endpoints.c.id)
+)
+
+
 async def _active_endpoints(session: AsyncSession) -> list[_Endpoint]:
     """The active endpoints, read once per transaction: a chat's ending emits two events,
     and each query is a round trip. Keyed on the transaction object, so a later
@@ -97,11 +107,7 @@ async def _active_endpoints(session: AsyncSession) -> list[_Endpoint]:
     cached = session.info.get(_ENDPOINTS_KEY)
     if cached is not None and transaction is not None and cached[0] is transaction:
         return cached[1]
-    rows = await session.execute(
-        select(WebhookEndpoint.id, WebhookEndpoint.event_types, WebhookEndpoint.customer_facing)
-        .where(WebhookEndpoint.active.is_(True))
-        .order_by(WebhookEndpoint.id)
-    )
+    rows = await session.execute(_ACTIVE_ENDPOINTS)
     endpoints = [_Endpoint(i, tuple(types or ()), bool(facing)) for i, types, facing in rows]
     session.info[_ENDPOINTS_KEY] = (transaction, endpoints)
     return endpoints
