@@ -8,12 +8,13 @@ chat) act at once exactly one wins (DESIGN.md principle 3).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Row, Update, bindparam, select, text, update
+from sqlalchemy import Row, Update, bindparam, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from chat import desk
@@ -23,7 +24,6 @@ from chat.endings import Ending, Endings, finished_chat, transcripts_of
 from chat.errors import (
     AgentUnavailable,
     BadFrame,
-    ChatClosed,
     ChatNotFound,
     NoSurvey,
     NotYourChat,
@@ -35,7 +35,13 @@ from chat.prechat import PrechatFields
 from chat.receipts import receipts_view
 from chat.settings import Settings
 from chat.states import OPEN_STATES, ChatState, EndedBy, SurveyState, sources_of
-from chat.transcripts import NewMessage, TranscriptWriter, append_messages, message_frame
+from chat.transcripts import (
+    NewMessage,
+    StoredMessage,
+    TranscriptWriter,
+    append_messages,
+    message_frame,
+)
 from ticketing import events
 from ticketing.clock import Clock
 from ticketing.conversion import FinishedChat, TranscriptLine, convert_chat
@@ -62,14 +68,14 @@ _SNAPSHOT_READS = select(
     .limit(1)
     .scalar_subquery(),
 )
-_AGENT_NAME = select(_agents.c.name).where(_agents.c.id == bindparam("agent_id"))
 _chats = Chat.__table__
 _CHAT_KEYS = tuple(column.key for column in _chats.c)
 
 
-def returning_snapshot(statement: Update) -> Update:
-    """An UPDATE of one chat (`p_chat_id`) RETURNING its row and its first customer line
-    (`chat_and_first_line`): the transition and its snapshot's read in one round trip."""
+def returning_snapshot(statement: Update, *more: Any) -> Update:
+    """An UPDATE of one chat (`p_chat_id`) RETURNING its row, its first customer line
+    (`chat_and_first_line`) and `more`: the transition and its snapshot's read in one
+    round trip."""
     first_message = (
         select(_messages.c.body)
         # The bound id, not a correlation: SQLite's RETURNING drops table names, which
@@ -79,7 +85,7 @@ def returning_snapshot(statement: Update) -> Update:
         .limit(1)
         .scalar_subquery()
     )
-    return statement.returning(*_chats.c, first_message.label("first_message"))
+    return statement.returning(*_chats.c, first_message.label("first_message"), *more)
 
 
 def chat_and_first_line(row: Row[Any]) -> tuple[Chat, str | None]:
@@ -89,7 +95,8 @@ def chat_and_first_line(row: Row[Any]) -> tuple[Chat, str | None]:
     return Chat(**{key: values[key] for key in _CHAT_KEYS}), values["first_message"]
 
 
-# Accepting: the offer must still be this agent's and unexpired (else no row).
+# Accepting: the offer must still be this agent's and unexpired (else no row). The
+# counter moves on by one for the "joined" line, and the agent's name comes back with it.
 _ACCEPT = returning_snapshot(
     update(_chats)
     .where(
@@ -104,8 +111,11 @@ _ACCEPT = returning_snapshot(
         offered_agent_id=None,
         offer_expires_at=None,
         accepted_at=bindparam("p_now", type_=_chats.c.accepted_at.type),
-    )
+        last_seq=_chats.c.last_seq + 1,
+    ),
+    select(_agents.c.name).where(_agents.c.id == bindparam("p_agent_id")).label("agent_name"),
 )
+_INSERT_LINE = insert(_messages)
 _presence = AgentPresence.__table__
 _ASSIGNED = (
     update(_presence)
@@ -180,6 +190,24 @@ def shown_to_returning_customer(chat: Chat, now: dt.datetime) -> bool:
         return True
     ended = chat.ended_at or chat.created_at
     return (now - ended).total_seconds() < RECENT_CHAT_SECONDS
+
+
+def _system_line(
+    chat_id: int, seq: int, body: str, now: dt.datetime, key: str, **params: str
+) -> StoredMessage:
+    """A system line already numbered (its statement moved the counter): `body` in English
+    for tickets, `key` and `params` for each viewer's language (static/i18n/*.json)."""
+    return StoredMessage(
+        chat_id=chat_id,
+        seq=seq,
+        sender="system",
+        sender_id=None,
+        author_name="",
+        body=body,
+        client_id=None,
+        i18n={"key": key, "params": params},
+        created_at=now,
+    )
 
 
 def _announce(chat: Chat, snap: dict[str, Any], outbox: Outbox) -> dict[str, Any]:
@@ -464,26 +492,8 @@ class ChatService:
         now = self.clock.now()
         outbox = Outbox(route=True)
         async with transaction(self.sessions) as session:
-            # Only the name: an ORM `Agent` would load its services too (one more trip).
-            name = await session.scalar(_AGENT_NAME, {"agent_id": agent_id})
-            if name is None:
-                raise OfferExpired()
-            # The "joined" line first, then the transition: its RETURNING row then carries
-            # the new last_seq, so no refresh. If the offer is gone the transition finds
-            # nothing and the raise rolls the line back with everything else.
-            joined = Outbox()
-            try:
-                await self._system_message(
-                    session,
-                    chat_id,
-                    f"{name} joined the chat",
-                    now,
-                    joined,
-                    "system.agent_joined",
-                    name=name,
-                )
-            except ChatClosed:
-                raise OfferExpired() from None  # what the transition would have found
+            # One statement moves the chat to active, numbers the "joined" line and reads
+            # the agent's name and the snapshot's first line; no row: the offer is gone.
             row = (
                 await session.execute(
                     _ACCEPT, {"p_chat_id": chat_id, "p_agent_id": agent_id, "p_now": now}
@@ -491,9 +501,15 @@ class ChatService:
             ).first()
             if row is None:
                 raise OfferExpired()
-            await session.execute(_ASSIGNED, {"p_agent_id": agent_id, "p_now": now})
-            outbox.events.extend(joined.events)
             chat, first_message = chat_and_first_line(row)
+            name = row.agent_name
+            joined = _system_line(
+                chat_id, chat.last_seq, f"{name} joined the chat", now, "system.agent_joined",
+                name=name,
+            )  # fmt: skip
+            await session.execute(_INSERT_LINE, [dataclasses.asdict(joined)])
+            await session.execute(_ASSIGNED, {"p_agent_id": agent_id, "p_now": now})
+            outbox.add(f"chat:{chat_id}", message_frame(joined))
             snap = _announce(chat, snapshot_view(chat, name, first_message), outbox)
         outbox.add(
             f"chat:{chat_id}",
