@@ -21,10 +21,10 @@ from chat import desk
 from chat.bus import Bus, Event, Subscription
 from chat.connection import Client, encode
 from chat.lifecycle import ChatService
-from chat.models import ChatMessage
 from chat.protocol import WS_4401_LOGGED_OUT
 from chat.routing import estimated_wait_seconds, queue_positions
-from chat.transcripts import message_frame, messages_after, messages_after_many
+from chat.transcripts import message_frame, message_frames_after, messages_after_many
+from ticketing.db import reading
 
 log = logging.getLogger("chat.hub")
 
@@ -181,9 +181,9 @@ class Hub:
         await self.replay(client, chat_id, 0)
 
     async def replay(self, client: Client, chat_id: int, after_seq: int) -> None:
-        async with self.service.sessions() as session:
-            rows = await messages_after(session, chat_id, after_seq)
-        await self._send_paced(client, rows)
+        async with reading(self.service.sessions) as connection:
+            frames = await message_frames_after(connection, chat_id, after_seq)
+        await self._send_paced(client, frames)
 
     async def replay_many(self, client: Client, after: dict[int, int]) -> None:
         """`replay` of several chats (`{chat_id: after_seq}`) from one read, chat by chat
@@ -192,17 +192,17 @@ class Hub:
             return
         async with self.service.sessions() as session:
             rows = await messages_after_many(session, after)
-        await self._send_paced(client, rows)
+        await self._send_paced(client, [message_frame(row) for row in rows])
 
-    async def _send_paced(self, client: Client, rows: list[ChatMessage]) -> None:
+    async def _send_paced(self, client: Client, frames: list[dict[str, Any]]) -> None:
         """In chunks of a quarter queue, each when it fits: a backlog longer than the
         queue reaches a client that reads it, however long it is."""
         chunk = max(1, client.queue_limit // 4)
-        for start in range(0, len(rows), chunk):
+        for start in range(0, len(frames), chunk):
             if not await client.wait_for_room(chunk):
                 return  # gone, or not reading: it resumes from the transcript later
-            for row in rows[start : start + chunk]:
-                client.send(message_frame(row))
+            for frame in frames[start : start + chunk]:
+                client.send(frame)
 
     # ----------------------------------------------------------------- desk view
     def request_refresh(self) -> None:

@@ -21,7 +21,7 @@ from typing import Any
 import asyncpg
 from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
 from sqlalchemy.orm import selectinload
 
 from chat.bus import Bus
@@ -71,12 +71,24 @@ _UNAVAILABLE = (
 
 def attachment_view(attachment: ChatAttachment) -> dict[str, Any]:
     """A file as message frames carry it; `url` serves it to the chat's participants."""
+    return file_view(
+        attachment.id,
+        attachment.chat_id,
+        attachment.filename,
+        attachment.content_type,
+        attachment.size,
+    )
+
+
+def file_view(
+    file_id: int, chat_id: int, filename: str, content_type: str, size: int
+) -> dict[str, Any]:
     return {
-        "id": attachment.id,
-        "filename": attachment.filename,
-        "content_type": attachment.content_type,
-        "size": attachment.size,
-        "url": f"/api/chats/{attachment.chat_id}/attachments/{attachment.id}",
+        "id": file_id,
+        "filename": filename,
+        "content_type": content_type,
+        "size": size,
+        "url": f"/api/chats/{chat_id}/attachments/{file_id}",
     }
 
 
@@ -85,17 +97,23 @@ def message_frame(row: ChatMessage | StoredMessage) -> dict[str, Any]:
     # `attachment` is loaded wherever such rows are read (messages_after, chat_files).
     has_file = getattr(row, "attachment_id", None) is not None
     attachment: ChatAttachment | None = getattr(row, "attachment", None) if has_file else None
+    return line_frame(row, attachment_view(attachment) if attachment is not None else None)
+
+
+def line_frame(line: Any, attachment: dict[str, Any] | None) -> dict[str, Any]:
+    """A stored line (anything with its columns as attributes) as `message` frames carry
+    it, with its file's view if it has one."""
     return {
         "type": "message",
-        "chat_id": row.chat_id,
-        "seq": row.seq,
-        "sender": row.sender,
-        "author_name": row.author_name,
-        "body": row.body,
-        "client_id": row.client_id,
-        "i18n": row.i18n,
-        "attachment": attachment_view(attachment) if attachment is not None else None,
-        "created_at": iso(row.created_at),
+        "chat_id": line.chat_id,
+        "seq": line.seq,
+        "sender": line.sender,
+        "author_name": line.author_name,
+        "body": line.body,
+        "client_id": line.client_id,
+        "i18n": line.i18n,
+        "attachment": attachment,
+        "created_at": iso(line.created_at),
     }
 
 
@@ -120,6 +138,28 @@ def _take_seqs(by_customer: bool) -> Any:
 # Built once with bound parameters (chat/desk.py says why): every system line (joins,
 # endings) takes numbers, and every join and resume replays.
 _TAKE_SEQS = {by_customer: _take_seqs(by_customer) for by_customer in (False, True)}
+_lines = ChatMessage.__table__
+_files = ChatAttachment.__table__
+_REPLAY = (
+    select(
+        _lines.c.chat_id,
+        _lines.c.seq,
+        _lines.c.sender,
+        _lines.c.author_name,
+        _lines.c.body,
+        _lines.c.client_id,
+        _lines.c.i18n,
+        _lines.c.created_at,
+        _files.c.id.label("file_id"),
+        _files.c.filename,
+        _files.c.content_type,
+        _files.c.size,
+    )
+    .select_from(_lines.outerjoin(_files, _files.c.id == _lines.c.attachment_id))
+    .where(_lines.c.chat_id == bindparam("chat_id"), _lines.c.seq > bindparam("after_seq"))
+    .order_by(_lines.c.seq)
+    .limit(bindparam("limit"))
+)
 _MESSAGES_AFTER = (
     select(ChatMessage)
     .where(ChatMessage.chat_id == bindparam("chat_id"), ChatMessage.seq > bindparam("after_seq"))
@@ -244,6 +284,25 @@ async def messages_after(
         _MESSAGES_AFTER, {"chat_id": chat_id, "after_seq": after_seq, "limit": limit}
     )
     return list(rows)
+
+
+async def message_frames_after(
+    connection: AsyncConnection, chat_id: int, after_seq: int, limit: int = 1000
+) -> list[dict[str, Any]]:
+    """`messages_after` as frames, read as columns (no ORM objects): every chat a console
+    takes and every chat a widget starts or resumes is replayed (chat/hub.py)."""
+    rows = await connection.execute(
+        _REPLAY, {"chat_id": chat_id, "after_seq": after_seq, "limit": limit}
+    )
+    return [
+        line_frame(
+            row,
+            None
+            if row.file_id is None
+            else file_view(row.file_id, row.chat_id, row.filename, row.content_type, row.size),
+        )
+        for row in rows
+    ]
 
 
 async def messages_after_many(
