@@ -26,7 +26,7 @@ from sqlalchemy import text
 from bench.faults.clients import Agent, Customer
 from bench.faults.cluster import Cluster, cluster
 from bench.faults.scenario import stamp
-from bench.metrics import cpu_seconds, percentile
+from bench.metrics import cpu_seconds, percentile, postgres_cpu_seconds, self_cpu_seconds
 from bench.run import _start_py_spy, summarise_profile
 
 SAMPLE_SECONDS = 0.25
@@ -115,10 +115,12 @@ async def run(
                 await cust.stop()
 
         cpu0, w0 = cpu_seconds(proc.pid), time.perf_counter()
+        gen0, pg0 = self_cpu_seconds(), postgres_cpu_seconds()
         spy = None if py_spy is None else await _start_py_spy(proc.pid, seconds, py_spy)
         t0 = time.perf_counter() + 0.2
         await asyncio.gather(*(customer(i, t0) for i in range(n)))
         cpu, wall = cpu_seconds(proc.pid) - cpu0, time.perf_counter() - w0
+        gen, pg = self_cpu_seconds() - gen0, postgres_cpu_seconds() - pg0
         stop.set()
         await sampler
         for b in bots:
@@ -138,7 +140,9 @@ async def run(
             f"capacity samples {len(worst)}: worst (held − capacity) {max(worst, default=0)} "
             f"(> 0 would be an agent over capacity)\n"
             f"server CPU {100 * cpu / wall:.0f} % of a core over {wall:.0f} s "
-            f"({1000 * cpu / max(n, 1):.1f} ms per chat lifecycle)"
+            f"({1000 * cpu / max(n, 1):.1f} ms per chat lifecycle); the generator "
+            f"{100 * gen / wall:.0f} %, PostgreSQL {100 * pg / wall:.0f} % of a core "
+            "(2 cores in all)"
         ) + profile
 
 

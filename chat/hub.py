@@ -24,7 +24,7 @@ from chat.lifecycle import ChatService
 from chat.protocol import WS_4401_LOGGED_OUT
 from chat.routing import estimated_wait_seconds, queue_positions
 from chat.transcripts import message_frame, message_frames_after, messages_after_many
-from ticketing.db import reading
+from ticketing.db import one_statement
 
 log = logging.getLogger("chat.hub")
 
@@ -181,7 +181,7 @@ class Hub:
         await self.replay(client, chat_id, 0)
 
     async def replay(self, client: Client, chat_id: int, after_seq: int) -> None:
-        async with reading(self.service.sessions) as connection:
+        async with one_statement(self.service.sessions) as connection:
             frames = await message_frames_after(connection, chat_id, after_seq)
         await self._send_paced(client, frames)
 

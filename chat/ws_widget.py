@@ -6,7 +6,7 @@ import logging
 import time
 from typing import Any
 
-from sqlalchemy import Row, func, select
+from sqlalchemy import Row, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 from starlette.websockets import WebSocket
@@ -34,11 +34,19 @@ from chat.runtime import Runtime
 from chat.states import ChatState, EndedBy, SurveyState
 from chat.transcripts import NewMessage
 from chat.ws_common import check_origin, refuse, run_socket, store
-from ticketing.db import transaction
+from ticketing.db import one_statement, transaction
 from ticketing.models import Customer
 from ticketing.notifications import send_transcript
 
 log = logging.getLogger("chat.widget")
+
+
+# A first visit's customer (columns left out take their defaults).
+_NEW_CUSTOMER = insert(Customer.__table__).returning(Customer.__table__.c.id)
+
+
+def _language(lang: str | None) -> str:
+    return (lang or "en")[:10]
 
 
 # A returning customer (by token or signed identity) with their latest chat and
@@ -95,12 +103,17 @@ class WidgetSession:
         customer_id = runtime.tokens.verify(frame.get("token"), site)
         identity = self._verified_identity(frame.get("user"))
         self.verified = identity is not None
-        async with runtime.sessions() as session:
-            found = await self._returning(session, customer_id, identity)
-            customer = self._customer(session, found, identity, frame.get("lang"))
-            chat, snapshot = self._chat_to_resume(found, customer)
-            if session.new or session.dirty:
-                await session.commit()
+        chat: Chat | None = None
+        snapshot: dict[str, Any] | None = None
+        if not customer_id and identity is None:
+            customer = await self._new_visitor(frame.get("lang"))
+        else:
+            async with runtime.sessions() as session:
+                found = await self._returning(session, customer_id, identity)
+                customer = self._customer(session, found, identity, frame.get("lang"))
+                chat, snapshot = self._chat_to_resume(found, customer)
+                if session.new or session.dirty:
+                    await session.commit()
         self.client.customer_id = customer.id
         self.name = customer.name
         runtime.hub.add_widget(self.client)
@@ -144,6 +157,14 @@ class WidgetSession:
             return None
         return (await session.execute(_RETURNING_CUSTOMER.where(which))).first()
 
+    async def _new_visitor(self, lang: str | None) -> Customer:
+        """A first visit (no token, no signed identity): its customer in one INSERT, no
+        read and no transaction around it (every visitor of a host page says hello)."""
+        values = {"name": "", "lang": _language(lang)}
+        async with one_statement(self.runtime.sessions) as connection:
+            customer_id = await connection.scalar(_NEW_CUSTOMER, values)
+        return Customer(id=customer_id, email=None, **values)
+
     def _customer(
         self,
         session: AsyncSession,
@@ -154,7 +175,7 @@ class WidgetSession:
         """Who this widget is: the signed identity's customer (made or updated), the
         token's, or a new one. Only a new or changed customer is written."""
         customer: Customer | None = found[0] if found is not None else None
-        lang = (lang or "en")[:10]
+        lang = _language(lang)
         if identity is not None:
             # The host site vouches for this person: the same customer on every device.
             if customer is None:

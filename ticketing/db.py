@@ -170,18 +170,22 @@ def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]
 
 
 @asynccontextmanager
-async def reading(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncConnection]:
-    """A pooled connection for a read that needs no transaction (a replay, one statement).
+async def one_statement(
+    sessions: async_sessionmaker[AsyncSession],
+) -> AsyncIterator[AsyncConnection]:
+    """A pooled connection for work that is one statement (a replay's read, a new
+    visitor's INSERT), which needs no transaction around it; committed on success.
 
-    On PostgreSQL it runs in autocommit: no BEGIN before the statement and no ROLLBACK
-    after it, two round trips fewer, and the statement sees what READ COMMITTED would
-    have shown it anyway. SQLite keeps its one connection as it is (switching it costs
-    a thread hop each way, more than the BEGIN it saves)."""
+    On PostgreSQL it runs in autocommit: no BEGIN before the statement and no COMMIT or
+    ROLLBACK after it, two round trips fewer, and a lone statement is atomic and sees
+    what READ COMMITTED would have shown it anyway. SQLite keeps its one connection as
+    it is (switching it costs a thread hop each way, more than the BEGIN it saves)."""
     engine: AsyncEngine = sessions.kw["bind"]
     async with engine.connect() as connection:
         if engine.dialect.name == "postgresql":
             await connection.execution_options(isolation_level="AUTOCOMMIT")
         yield connection
+        await connection.commit()
 
 
 @asynccontextmanager
