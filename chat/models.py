@@ -9,12 +9,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from chat.states import ChatState, EndedBy, SurveyState
 from ticketing.db import Base, UTCDateTime, utcnow
 from ticketing.models import _enum
+
+ACTIVE_ONLY = f"state = '{ChatState.ACTIVE.value}'"
 
 
 class Chat(Base):
@@ -50,7 +52,17 @@ class Chat(Base):
     agent_delivered_seq: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     agent_read_seq: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
-    __table_args__ = (Index("ix_chats_state_queued", "state", "queued_at"),)
+    __table_args__ = (
+        Index("ix_chats_state_queued", "state", "queued_at"),
+        # Every routing pass counts each agent's open chats: indexing only the active ones
+        # keeps that count from reading the agent's whole history (migration 0008).
+        Index(
+            "ix_chats_active_agent",
+            "agent_id",
+            postgresql_where=text(ACTIVE_ONLY),
+            sqlite_where=text(ACTIVE_ONLY),
+        ),
+    )
 
 
 class ChatMessage(Base):

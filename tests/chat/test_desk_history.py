@@ -1,0 +1,79 @@
+"""What a routing pass reads does not grow with the desk's history (chat/desk.py).
+
+Every pass counts each agent's open chats. An agent with a year of ended chats must not
+make that count read the year: the count goes through the partial index of active chats
+(`ix_chats_active_agent`, migration 0008), on both databases.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import insert, select, text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from chat.desk import open_chats_of_agent
+from chat.models import Chat
+from chat.seed import create_agent
+from chat.states import ChatState
+from ticketing.db import transaction
+from ticketing.models import Agent, Customer, Service
+
+ENDED = 3000  # the veteran's history
+ACTIVE = 3  # the veteran's open chats
+COLLEAGUES, EACH = 30, 8  # a busy desk around them: 240 more active chats
+
+
+async def _agent_with_history(session: AsyncSession) -> int:
+    service_id = await session.scalar(select(Service.id).order_by(Service.id))
+    assert service_id is not None
+    agent = await create_agent(
+        session, "veteran@desk.test", "Veteran", "a-long-password", service_ids=[service_id]
+    )
+    colleagues = list(
+        await session.scalars(
+            insert(Agent).returning(Agent.id),
+            [
+                {"email": f"c{n}@desk.test", "name": f"C{n}", "password_hash": "-", "capacity": 10}
+                for n in range(COLLEAGUES)
+            ],
+        )
+    )
+    customer_id = await session.scalar(
+        insert(Customer).returning(Customer.id), {"name": "Regular", "lang": "en"}
+    )
+    now = dt.datetime(2026, 11, 24, 9, tzinfo=dt.UTC)
+
+    def chat(agent_id: int, state: ChatState) -> dict[str, Any]:
+        return {
+            "customer_id": customer_id,
+            "service_id": service_id,
+            "state": state,
+            "customer_name": "Regular",
+            "agent_id": agent_id,
+            "created_at": now,
+            "declined_agent_ids": [],
+        }
+
+    rows = [chat(agent.id, ChatState.ENDED) for _ in range(ENDED)]
+    rows += [chat(agent.id, ChatState.ACTIVE) for _ in range(ACTIVE)]
+    rows += [chat(c, ChatState.ACTIVE) for c in colleagues for _ in range(EACH)]
+    await session.execute(insert(Chat), rows)
+    return agent.id
+
+
+async def test_an_agents_open_chats_are_counted_from_the_active_ones_only(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    async with transaction(sessions) as session:
+        agent_id = await _agent_with_history(session)
+    count = select(open_chats_of_agent()).where(Agent.id == agent_id)
+    async with sessions() as session:
+        assert await session.scalar(count) == ACTIVE
+        postgres = session.bind.dialect.name == "postgresql"
+        await session.execute(text("ANALYZE"))  # the planner knows most chats are ended
+        sql = str(count.compile(session.bind, compile_kwargs={"literal_binds": True}))
+        explain = "EXPLAIN " if postgres else "EXPLAIN QUERY PLAN "
+        plan = "\n".join(str(row) for row in await session.execute(text(explain + sql)))
+    assert "ix_chats_active_agent" in plan, plan
