@@ -11,7 +11,7 @@ import datetime as dt
 import logging
 from dataclasses import dataclass, field
 
-from sqlalchemy import or_, select
+from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ticketing import events
@@ -56,13 +56,8 @@ async def run_ticket_timers(
 ) -> TimerReport:
     report = TimerReport()
     async with sessions() as session:
-        quiet = list(
-            await session.scalars(
-                select(Ticket.id).where(
-                    Ticket.status.in_((TicketStatus.PENDING, TicketStatus.RESOLVED))
-                )
-            )
-        )
+        earliest = await _earliest_steps(session)
+        quiet = list(await session.scalars(_maybe_due(earliest, now)))
         # Due times are business time: an hour before Monday 10:00 can be Friday afternoon.
         soon = now + CANDIDATE_LOOKAHEAD
         clocked = list(
@@ -79,6 +74,54 @@ async def run_ticket_timers(
         async with transaction(sessions) as session:
             await _sla(session, ticket_id, now, report)
     return report
+
+
+@dataclass(frozen=True)
+class _EarliestSteps:
+    """The shortest wait before each inactivity step over every service's policy."""
+
+    resolved_close: dt.timedelta
+    first_step: dt.timedelta
+    between_reminders: dt.timedelta
+
+
+async def _earliest_steps(session: AsyncSession) -> _EarliestSteps:
+    policies = [
+        InactivityPolicy.from_dict(policy)
+        for policy in await session.scalars(select(Service.inactivity_policy))
+    ] or [InactivityPolicy.from_dict(None)]
+    return _EarliestSteps(
+        dt.timedelta(days=min(p.resolved_close_days for p in policies)),
+        dt.timedelta(days=min(p.wait_days for p in policies)),
+        # n business days are n open days on, at the same local time: at least n calendar
+        # days less an hour (a change of clocks); a day of slack keeps it a lower bound.
+        dt.timedelta(days=max(0, min(p.reminder_interval_business_days for p in policies) - 1)),
+    )
+
+
+def _maybe_due(earliest: _EarliestSteps, now: dt.datetime) -> Select[tuple[int]]:
+    """Quiet tickets whose next step (`next_action`) can be due by now: every other one
+    waits at least the shortest wait any policy sets. Without this, every timer run
+    locked and re-read every ticket awaiting a customer, and resolved tickets wait days."""
+    reminded = and_(Ticket.reminders_sent > 0, Ticket.last_reminder_at.is_not(None))
+    return select(Ticket.id).where(
+        or_(
+            and_(
+                Ticket.status == TicketStatus.RESOLVED,
+                Ticket.status_changed_at <= now - earliest.resolved_close,
+            ),
+            and_(
+                Ticket.status == TicketStatus.PENDING,
+                ~reminded,
+                Ticket.status_changed_at <= now - earliest.first_step,
+            ),
+            and_(
+                Ticket.status == TicketStatus.PENDING,
+                reminded,
+                Ticket.last_reminder_at <= now - earliest.between_reminders,
+            ),
+        )
+    )
 
 
 async def _rules(session: AsyncSession, service_id: int) -> tuple[Schedule, InactivityPolicy]:

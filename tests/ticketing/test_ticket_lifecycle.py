@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+import ticketing.timers
 from chat.seed import create_agent
 from ticketing.db import transaction
 from ticketing.models import (
@@ -233,6 +234,34 @@ async def test_a_resolved_ticket_left_unconfirmed_is_closed_as_solved(sessions: 
     async with sessions() as session:
         ticket = await session.get(Ticket, ticket_id)
         assert ticket is not None and ticket.close_reason == "solved"
+
+
+async def test_the_timers_visit_only_quiet_tickets_whose_step_can_be_due(
+    sessions: Sessions, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Resolved tickets wait a week for the customer: a timer run every 30 s must not
+    lock and re-read each of them (the desk's backlog) to find the few that are due."""
+    ana, bea = await _people(sessions)
+    week_old, fresh = await _new_ticket(sessions, ana), []
+    for n in range(20):
+        fresh.append(await _new_ticket(sessions, ana, MONDAY + dt.timedelta(days=6, minutes=n)))
+    async with transaction(sessions) as session:
+        for ticket_id, at in [(week_old, MONDAY)] + [
+            (t, MONDAY + dt.timedelta(days=6, minutes=n)) for n, t in enumerate(fresh)
+        ]:
+            ticket = await locked_ticket(session, ticket_id)
+            await tickets.reply(session, ticket, bea, "Fixed", at, set_status=TicketStatus.RESOLVED)
+    visited: list[int] = []
+    inactivity = ticketing.timers._inactivity
+
+    async def recording(session: AsyncSession, ticket_id: int, *args: object) -> None:
+        visited.append(ticket_id)
+        await inactivity(session, ticket_id, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ticketing.timers, "_inactivity", recording)
+    report = await run_ticket_timers(sessions, MONDAY + dt.timedelta(days=7, minutes=1))
+    assert report.closed_unconfirmed == [week_old]
+    assert visited == [week_old]  # the other twenty have six days to go
 
 
 async def test_sla_warning_then_breach_are_flagged_once_in_history(sessions: Sessions) -> None:
