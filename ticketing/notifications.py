@@ -28,7 +28,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ticketing import events
@@ -378,6 +378,9 @@ def _rating_links(mail: MailSettings, ticket_id: int, lang: str) -> tuple[tuple[
     )
 
 
+_QUEUE_EMAIL = insert(OutboxEmail.__table__).returning(OutboxEmail.__table__.c.id)
+
+
 async def queue_email(
     session: AsyncSession,
     mail: MailSettings,
@@ -400,27 +403,28 @@ async def queue_email(
         in_reply_to, references = root, root
     else:
         in_reply_to, references = await _thread(session, mail, ticket, to)
-    row = OutboxEmail(
-        kind=kind,
-        ticket_id=ticket.id,
-        chat_id=chat_id if chat_id is not None else ticket.chat_id,
-        sender=mail.sender,
-        recipient=to,
-        lang=language(letter.lang),
-        subject=" ".join(subject.split())[:300],  # one line: a header can't hold a break
-        message_id=new_message_id(mail, ticket.id),
-        in_reply_to=in_reply_to,
-        references=references,
-        reply_to=reply_address(mail, ticket.id),
-        headers=dict(headers),
-        text_body=text,
-        html_body=html,
-        created_at=now,
-        next_attempt_at=now,
-    )
-    session.add(row)
-    await session.flush()
-    return row
+    values = {
+        "kind": kind,
+        "ticket_id": ticket.id,
+        "chat_id": chat_id if chat_id is not None else ticket.chat_id,
+        "sender": mail.sender,
+        "recipient": to,
+        "lang": language(letter.lang),
+        "subject": " ".join(subject.split())[:300],  # one line: a header can't hold a break
+        "message_id": new_message_id(mail, ticket.id),
+        "in_reply_to": in_reply_to,
+        "references": references,
+        "reply_to": reply_address(mail, ticket.id),
+        "headers": dict(headers),
+        "text_body": text,
+        "html_body": html,
+        "created_at": now,
+        "next_attempt_at": now,
+    }
+    # A plain INSERT (its other columns take their defaults), not an ORM object and a
+    # flush: a chat's conversion queues one for every ticket of a burst of endings.
+    email_id = await session.scalar(_QUEUE_EMAIL, values)
+    return OutboxEmail(id=email_id, **values)
 
 
 # ------------------------------------------------------------------ the transcript
