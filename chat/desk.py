@@ -108,17 +108,30 @@ _online_agent = and_(
     _presence.c.status == "online",
     _heard_since(_agents.c.id, bindparam("stale_before")),
 )
-_SERVICES = select(Service).where(Service.active.is_(True)).order_by(Service.position, Service.id)
-_ONLINE = (
-    select(agent_services_table.c.service_id, func.count())
+_services = Service.__table__
+# Each active service with how many agents serving it are online, in one statement (a
+# new chat checks its service's, every desk refresh all of them).
+_ONLINE_IN_SERVICE = (
+    select(func.count())
     .select_from(agent_services_table)
     .join(_agents, _agents.c.id == agent_services_table.c.agent_id)
     .join(_presence, _presence.c.agent_id == _agents.c.id)
-    .where(_online_agent)
-    .group_by(agent_services_table.c.service_id)
+    .where(agent_services_table.c.service_id == _services.c.id, _online_agent)
+    .correlate(_services)
+    .scalar_subquery()
 )
-_ONE_SERVICE = _SERVICES.where(Service.id == bindparam("only"))
-_ONLINE_IN_ONE = _ONLINE.where(agent_services_table.c.service_id == bindparam("only"))
+_SERVICES = (
+    select(
+        _services.c.id,
+        _services.c.name,
+        _services.c.schedule,
+        _services.c.prechat_fields,
+        _ONLINE_IN_SERVICE.label("agents_online"),
+    )
+    .where(_services.c.active.is_(True))
+    .order_by(_services.c.position, _services.c.id)
+)
+_ONE_SERVICE = _SERVICES.where(_services.c.id == bindparam("only"))
 _AVAILABLE = (
     select(
         _agents.c.id,
@@ -154,12 +167,9 @@ async def service_statuses(
     """Every active service's status; `only`: just that one's (a new chat checks one)."""
     live = {"stale_before": stale_before(now)}
     if only is None:
-        services = list(await session.scalars(_SERVICES))
-        online_rows = await session.execute(_ONLINE, live)
+        services = await session.execute(_SERVICES, live)
     else:
-        services = list(await session.scalars(_ONE_SERVICE, {"only": only}))
-        online_rows = await session.execute(_ONLINE_IN_ONE, {**live, "only": only})
-    online = {service_id: count for service_id, count in online_rows.all()}
+        services = await session.execute(_ONE_SERVICE, {**live, "only": only})
     statuses = []
     for service in services:
         schedule = Schedule.from_dict(service.schedule)
@@ -170,7 +180,7 @@ async def service_statuses(
                 name=service.name,
                 timezone=schedule.timezone,
                 open=is_open,
-                agents_online=online.get(service.id, 0),
+                agents_online=service.agents_online,
                 next_open=None if is_open else schedule.next_open(now),
                 prechat=PrechatFields.from_dict(service.prechat_fields),
             )
