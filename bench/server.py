@@ -391,7 +391,7 @@ async def _seed_agents(count: int, capacity: int, tag: str, password: str) -> di
 
     settings = Settings.from_env()
     engine = create_engine(settings.database_url)
-    password_hash = hash_password(password)
+    password_hash = await hash_password(password)
     emails = [f"bench-{tag}-{i}@bench.test" for i in range(count)]
     try:
         async with transaction(create_sessionmaker(engine)) as session:

@@ -104,7 +104,7 @@ async def create_agent(request: Request) -> Response:
         agent = Agent(
             email=email,
             name=name,
-            password_hash=hash_password(password),
+            password_hash=await hash_password(password),
             role=AgentRole(role),
             capacity=capacity,
             services=services,

@@ -8,6 +8,7 @@ and carry no secret of anybody else.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import hashlib
 import hmac
@@ -46,11 +47,19 @@ _hasher = (
 _DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
 
 
-def hash_password(password: str) -> str:
-    return _hasher.hash(password)
+async def hash_password(password: str) -> str:
+    """argon2 on a worker thread: each hash takes tens of milliseconds of CPU (it is meant
+    to), and on the event loop it held every chat of the process that long."""
+    return await asyncio.to_thread(_hasher.hash, password)
 
 
-def verify_password(password_hash: str, password: str) -> bool:
+async def verify_password(password_hash: str, password: str) -> bool:
+    """On a worker thread, as `hash_password`: a shift's agents signing in at once held
+    the loop ~90 ms each (bench.routing's log, with `LOOP_STALL_WARN_SECONDS=0.04`)."""
+    return await asyncio.to_thread(_verify, password_hash, password)
+
+
+def _verify(password_hash: str, password: str) -> bool:
     try:
         return _hasher.verify(password_hash, password)
     except (VerificationError, InvalidHashError):
@@ -73,9 +82,9 @@ async def authenticate(session: AsyncSession, email: str, password: str) -> Agen
         select(Agent).where(Agent.email == email.strip().lower(), Agent.active.is_(True))
     )
     if agent is None:
-        verify_password(_DUMMY_HASH, password)
+        await verify_password(_DUMMY_HASH, password)
         return None
-    return agent if verify_password(agent.password_hash, password) else None
+    return agent if await verify_password(agent.password_hash, password) else None
 
 
 async def start_session(

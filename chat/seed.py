@@ -65,7 +65,7 @@ async def create_agent(
     agent = Agent(
         email=email.strip().lower(),
         name=name,
-        password_hash=hash_password(password),
+        password_hash=await hash_password(password),
         role=role,
         capacity=capacity,
         services=services,

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 from sqlalchemy import select
 
+import chat.auth
+from chat.auth import hash_password, verify_password
 from chat.identity import identity_hash
 from chat.models import ApiToken, AuditEntry
 from tests.conftest import Backend
@@ -149,3 +152,27 @@ async def test_security_relevant_actions_each_leave_one_audit_row(desk: LiveDesk
     assert role["details"] == {"role": "admin"} and role["actor_id"] == admin.agent.id
     # Tokens are named by their short prefix; the secret itself is never logged.
     assert made["token"] not in str(log) and made["prefix"] in str(log)
+
+
+async def test_passwords_are_hashed_and_checked_off_the_event_loop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """argon2 takes tens of milliseconds by design: on the loop, each login held every
+    chat of the process that long."""
+    real = chat.auth._hasher
+    threads: list[threading.Thread] = []
+
+    class Watched:
+        def hash(self, password: str) -> str:
+            threads.append(threading.current_thread())
+            return real.hash(password)
+
+        def verify(self, password_hash: str, password: str) -> bool:
+            threads.append(threading.current_thread())
+            return real.verify(password_hash, password)
+
+    monkeypatch.setattr(chat.auth, "_hasher", Watched())
+    stored = await hash_password("correct horse battery")
+    assert await verify_password(stored, "correct horse battery")
+    assert not await verify_password(stored, "wrong horse battery")
+    assert len(threads) == 3 and threading.current_thread() not in threads
