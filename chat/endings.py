@@ -26,9 +26,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from chat.errors import ChatClosed, ChatNotFound
 from chat.grouped import Grouped, Outcome, answered
-from chat.models import Chat, ChatAttachment, ChatMessage
+from chat.models import Chat, ChatMessage
 from chat.states import OPEN_STATES, ChatState, EndedBy, SurveyState, sources_of
-from chat.transcripts import StoredMessage, message_frame
+from chat.transcripts import TRANSCRIPTS_OF, StoredMessage, message_frame, system_line
 from ticketing import events
 from ticketing.conversion import FinishedChat, TranscriptFile, TranscriptLine, convert_chats
 from ticketing.db import transaction
@@ -72,29 +72,6 @@ _CLOSING_SEQS = (
     )
     .values(last_seq=_chats.c.last_seq + 1)
     .returning(_chats.c.id, _chats.c.last_seq)
-)
-_lines = ChatMessage.__table__
-_files = ChatAttachment.__table__
-_TRANSCRIPTS = (
-    select(
-        _lines.c.chat_id,
-        _lines.c.sender,
-        _lines.c.sender_id,
-        _lines.c.author_name,
-        _lines.c.body,
-        _lines.c.created_at,
-        _files.c.id,
-        _files.c.filename,
-        _files.c.content_type,
-        _files.c.size,
-        _files.c.storage_key,
-        _files.c.uploaded_by,
-        _files.c.uploader_id,
-        _files.c.created_at,
-    )
-    .outerjoin(_files, _files.c.id == _lines.c.attachment_id)
-    .where(_lines.c.chat_id.in_(bindparam("chat_ids", expanding=True)))
-    .order_by(_lines.c.chat_id, _lines.c.seq)
 )
 
 
@@ -286,17 +263,8 @@ async def _closing_seqs(session: AsyncSession, chat_ids: list[int]) -> dict[int,
 
 def _closing_line(chat_id: int, seq: int, ending: Ending, now: dt.datetime) -> StoredMessage:
     by = ending.ended_by
-    return StoredMessage(
-        chat_id=chat_id,
-        seq=seq,
-        sender="system",
-        sender_id=None,
-        author_name="",
-        body=f"Chat ended by {_WHO[by]}",
-        client_id=None,
-        # Each viewer reads the line in their own language (static/i18n/*.json).
-        i18n={"key": f"system.ended_by_{by.value}", "params": {}},
-        created_at=now,
+    return system_line(
+        chat_id, seq, f"Chat ended by {_WHO[by]}", now, f"system.ended_by_{by.value}"
     )
 
 
@@ -305,7 +273,7 @@ async def transcripts_of(
 ) -> dict[int, list[TranscriptLine]]:
     """The chats' transcripts as tickets keep them, in one read: columns, not ORM objects
     (the transcript is most of what an ending reads), files by an outer join."""
-    rows = await session.execute(_TRANSCRIPTS, {"chat_ids": list(chat_ids)})
+    rows = await session.execute(TRANSCRIPTS_OF, {"chat_ids": list(chat_ids)})
     transcripts: dict[int, list[TranscriptLine]] = {}
     for row in rows:
         chat_id, sender, sender_id, author_name, body, created_at, file_id, *about = row

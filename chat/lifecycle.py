@@ -37,10 +37,10 @@ from chat.settings import Settings
 from chat.states import OPEN_STATES, ChatState, EndedBy, SurveyState, sources_of
 from chat.transcripts import (
     NewMessage,
-    StoredMessage,
     TranscriptWriter,
     append_messages,
     message_frame,
+    system_line,
 )
 from ticketing import events
 from ticketing.clock import Clock
@@ -190,24 +190,6 @@ def shown_to_returning_customer(chat: Chat, now: dt.datetime) -> bool:
         return True
     ended = chat.ended_at or chat.created_at
     return (now - ended).total_seconds() < RECENT_CHAT_SECONDS
-
-
-def _system_line(
-    chat_id: int, seq: int, body: str, now: dt.datetime, key: str, **params: str
-) -> StoredMessage:
-    """A system line already numbered (its statement moved the counter): `body` in English
-    for tickets, `key` and `params` for each viewer's language (static/i18n/*.json)."""
-    return StoredMessage(
-        chat_id=chat_id,
-        seq=seq,
-        sender="system",
-        sender_id=None,
-        author_name="",
-        body=body,
-        client_id=None,
-        i18n={"key": key, "params": params},
-        created_at=now,
-    )
 
 
 def _announce(chat: Chat, snap: dict[str, Any], outbox: Outbox) -> dict[str, Any]:
@@ -503,7 +485,7 @@ class ChatService:
                 raise OfferExpired()
             chat, first_message = chat_and_first_line(row)
             name = row.agent_name
-            joined = _system_line(
+            joined = system_line(
                 chat_id, chat.last_seq, f"{name} joined the chat", now, "system.agent_joined",
                 name=name,
             )  # fmt: skip

@@ -92,6 +92,24 @@ def file_view(
     }
 
 
+def system_line(
+    chat_id: int, seq: int, body: str, now: dt.datetime, key: str, **params: str
+) -> StoredMessage:
+    """A system line (joins, endings) already numbered by its statement: `body` in English
+    for tickets, `key` and `params` for each viewer's language (static/i18n/*.json)."""
+    return StoredMessage(
+        chat_id=chat_id,
+        seq=seq,
+        sender="system",
+        sender_id=None,
+        author_name="",
+        body=body,
+        client_id=None,
+        i18n={"key": key, "params": params},
+        created_at=now,
+    )
+
+
 def message_frame(row: ChatMessage | StoredMessage) -> dict[str, Any]:
     # Only ChatMessage rows can name a file (StoredMessage, the writer's, never does); their
     # `attachment` is loaded wherever such rows are read (messages_after, chat_files).
@@ -159,6 +177,28 @@ _REPLAY = (
     .where(_lines.c.chat_id == bindparam("chat_id"), _lines.c.seq > bindparam("after_seq"))
     .order_by(_lines.c.seq)
     .limit(bindparam("limit"))
+)
+# An ending's transcripts, for the ticket (chat/endings.py: transcripts_of).
+TRANSCRIPTS_OF = (
+    select(
+        _lines.c.chat_id,
+        _lines.c.sender,
+        _lines.c.sender_id,
+        _lines.c.author_name,
+        _lines.c.body,
+        _lines.c.created_at,
+        _files.c.id,
+        _files.c.filename,
+        _files.c.content_type,
+        _files.c.size,
+        _files.c.storage_key,
+        _files.c.uploaded_by,
+        _files.c.uploader_id,
+        _files.c.created_at,
+    )
+    .outerjoin(_files, _files.c.id == _lines.c.attachment_id)
+    .where(_lines.c.chat_id.in_(bindparam("chat_ids", expanding=True)))
+    .order_by(_lines.c.chat_id, _lines.c.seq)
 )
 _MESSAGES_AFTER = (
     select(ChatMessage)
