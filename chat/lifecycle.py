@@ -59,14 +59,24 @@ ROUTING_LOCK_KEY = 0x43484154  # "CHAT"
 # chat/desk.py): a routing pass and an accept run these for every chat.
 _agents = Agent.__table__
 _messages = ChatMessage.__table__
+
+
+def _first_customer_line(chat_id: Any) -> Any:
+    """The chat's first customer line: an agent decides on an offer by what was asked first.
+    Bound by id, not correlated: SQLite's RETURNING drops table names, which would leave
+    a correlated `chats.id` meaning the subquery's own table's `id`."""
+    return (
+        select(_messages.c.body)
+        .where(_messages.c.chat_id == chat_id, _messages.c.sender == "customer")
+        .order_by(_messages.c.seq)
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
 _SNAPSHOT_READS = select(
     select(_agents.c.name).where(_agents.c.id == bindparam("agent_id")).scalar_subquery(),
-    # The agent decides on an offer by what the customer asked first.
-    select(_messages.c.body)
-    .where(_messages.c.chat_id == bindparam("chat_id"), _messages.c.sender == "customer")
-    .order_by(_messages.c.seq)
-    .limit(1)
-    .scalar_subquery(),
+    _first_customer_line(bindparam("chat_id")),
 )
 _chats = Chat.__table__
 _CHAT_KEYS = tuple(column.key for column in _chats.c)
@@ -76,15 +86,7 @@ def returning_snapshot(statement: Update, *more: Any) -> Update:
     """An UPDATE of one chat (`p_chat_id`) RETURNING its row, its first customer line
     (`chat_and_first_line`) and `more`: the transition and its snapshot's read in one
     round trip."""
-    first_message = (
-        select(_messages.c.body)
-        # The bound id, not a correlation: SQLite's RETURNING drops table names, which
-        # would leave the subquery's `id` meaning its own table's.
-        .where(_messages.c.chat_id == bindparam("p_chat_id"), _messages.c.sender == "customer")
-        .order_by(_messages.c.seq)
-        .limit(1)
-        .scalar_subquery()
-    )
+    first_message = _first_customer_line(bindparam("p_chat_id"))
     return statement.returning(*_chats.c, first_message.label("first_message"), *more)
 
 
