@@ -1,10 +1,12 @@
 """Routing under a rush: customers arriving at a fixed rate, agents taking and ending chats.
 
-`python -m bench.routing [--rate 100] [--seconds 30] [--agents 50] [--capacity 10]`
+`python -m bench.routing [--rate 100] [--seconds 30] [--agents 50] [--capacity 10]
+[--processes 1] [--py-spy RAW]`
 
 Issue #3's target: 100 customers a second for a minute with 50 agents → p99
 arrival-to-offer < 100 ms and no agent ever over capacity. One `python -m chat serve`
-on its own PostgreSQL (free port; routing takes the advisory lock as in production).
+(or `--processes N`, joined by a private Redis) on its own PostgreSQL (free port;
+routing takes the advisory lock as in production).
 Each customer connects, says `hello`, then `start_chat` — *arrival* is the moment
 `start_chat` is sent, *offer* the moment the agent's console reads the `offer`
 (one `perf_counter`, one process). Agent bots accept at once and end each chat
@@ -48,8 +50,10 @@ def _p99_by_window(
 class RushAgent(Agent):
     """Accepts every offer (the base class does), notes when it came, ends after `hold`."""
 
-    def __init__(self, c: Cluster, index: int, offers: dict[str, float], hold: float) -> None:
-        super().__init__(c, 0, index)
+    def __init__(
+        self, c: Cluster, home: int, index: int, offers: dict[str, float], hold: float
+    ) -> None:
+        super().__init__(c, home, index)
         self.offers = offers
         self.hold = hold
         self.tasks: set[asyncio.Task[None]] = set()
@@ -93,13 +97,23 @@ async def _capacity_sampler(url: str, stop: asyncio.Event, worst: list[int]) -> 
 
 
 async def run(
-    rate: float, seconds: float, agents: int, capacity: int, hold: float, py_spy: Path | None = None
+    rate: float,
+    seconds: float,
+    agents: int,
+    capacity: int,
+    hold: float,
+    py_spy: Path | None = None,
+    processes: int = 1,
 ) -> str:
-    async with cluster(1, agents + 1, capacity, redis=False) as c:
-        proc = c.procs[0]
-        assert proc is not None
+    """With `processes` > 1 they are joined by a private Redis, and agents and customers
+    are spread over them in turn (py-spy, if asked, watches the first)."""
+    async with cluster(processes, agents + 1, capacity, redis=processes > 1) as c:
+        procs = [p for p in c.procs if p is not None]
+        proc = procs[0]
         offers: dict[str, float] = {}
-        bots = [RushAgent(c, i + 1, offers, hold) for i in range(agents)]  # login 0: spare
+        bots = [  # login 0: spare
+            RushAgent(c, i % processes, i + 1, offers, hold) for i in range(agents)
+        ]
         await asyncio.gather(*(b.log_in() for b in bots))
         for b in bots:
             b.start()
@@ -117,7 +131,7 @@ async def run(
             delay = t0 + i / rate - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
-            cust = Customer(c, 0, f"rush-{i}")
+            cust = Customer(c, i % processes, f"rush-{i}")
             cust.start()
             try:
                 await asyncio.wait_for(cust.online.wait(), 60)
@@ -129,12 +143,13 @@ async def run(
             finally:
                 await cust.stop()
 
-        cpu0, w0 = cpu_seconds(proc.pid), time.perf_counter()
+        cpu0, w0 = sum(cpu_seconds(p.pid) for p in procs), time.perf_counter()
         gen0, pg0 = self_cpu_seconds(), postgres_cpu_seconds()
         spy = None if py_spy is None else await _start_py_spy(proc.pid, seconds, py_spy)
         t0 = time.perf_counter() + 0.2
         await asyncio.gather(*(customer(i, t0) for i in range(n)))
-        cpu, wall = cpu_seconds(proc.pid) - cpu0, time.perf_counter() - w0
+        cpu = sum(cpu_seconds(p.pid) for p in procs) - cpu0
+        wall = time.perf_counter() - w0
         gen, pg = self_cpu_seconds() - gen0, postgres_cpu_seconds() - pg0
         stop.set()
         await sampler
@@ -148,7 +163,8 @@ async def run(
         windows = _p99_by_window(arrived, offers, t0, seconds)
         return (
             f"routing bench: {stamp()}\n"
-            f"{n} customers at {rate:g}/s for {seconds:g} s, {agents} agents × capacity "
+            f"{n} customers at {rate:g}/s for {seconds:g} s over {processes} process(es), "
+            f"{agents} agents × capacity "
             f"{capacity}, chats ended {hold:g} s after accept\n"
             f"offered {len(waits)}/{n} (failures {failures}); arrival→offer p50 "
             f"{percentile(waits, 50):.0f} ms, p99 {percentile(waits, 99):.0f} ms, max "
@@ -156,7 +172,7 @@ async def run(
             f"p99 by {WINDOW_SECONDS:g} s of arrivals (ms): {windows}\n"
             f"capacity samples {len(worst)}: worst (held − capacity) {max(worst, default=0)} "
             f"(> 0 would be an agent over capacity)\n"
-            f"server CPU {100 * cpu / wall:.0f} % of a core over {wall:.0f} s "
+            f"server CPU (all processes) {100 * cpu / wall:.0f} % of a core over {wall:.0f} s "
             f"({1000 * cpu / max(n, 1):.1f} ms per chat lifecycle); the generator "
             f"{100 * gen / wall:.0f} %, PostgreSQL {100 * pg / wall:.0f} % of a core "
             "(2 cores in all)"
@@ -173,10 +189,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--py-spy", type=Path, metavar="RAW", help="profile the server for the arrivals (py-spy)"
     )
+    parser.add_argument("--processes", type=int, default=1, help="serve processes (Redis)")
     args = parser.parse_args(argv)
     print(
         asyncio.run(
-            run(args.rate, args.seconds, args.agents, args.capacity, args.hold, args.py_spy)
+            run(
+                args.rate,
+                args.seconds,
+                args.agents,
+                args.capacity,
+                args.hold,
+                args.py_spy,
+                args.processes,
+            )
         )
     )
 
