@@ -11,7 +11,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, bindparam, exists, func, or_, select
+from sqlalchemy import String, and_, bindparam, cast, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from chat.models import AgentConnection, AgentPresence, Chat
@@ -132,18 +132,25 @@ _SERVICES = (
     .order_by(_services.c.position, _services.c.id)
 )
 _ONE_SERVICE = _SERVICES.where(_services.c.id == bindparam("only"))
+# The services an agent serves, as "1,4,7": one column of the same statement, not a
+# second round trip, in every routing pass (string_agg on PostgreSQL, group_concat on
+# SQLite).
+_SERVED = (
+    select(func.aggregate_strings(cast(agent_services_table.c.service_id, String), ","))
+    .where(agent_services_table.c.agent_id == _agents.c.id)
+    .correlate(_agents)
+    .scalar_subquery()
+)
 _AVAILABLE = (
     select(
         _agents.c.id,
         _agents.c.capacity,
         _presence.c.last_assigned_at,
         _open_chats_of(_agents.c.id).label("open_chats"),
+        _SERVED.label("services"),
     )
     .join(_presence, _presence.c.agent_id == _agents.c.id)
     .where(_online_agent)
-)
-_MEMBERSHIPS = select(agent_services_table.c.agent_id, agent_services_table.c.service_id).where(
-    agent_services_table.c.agent_id.in_(bindparam("agent_ids", expanding=True))
 )
 _FIRST_WAITING = select(_chats.c.id).where(_chats.c.state == ChatState.WAITING).limit(1)
 _LINE = (
@@ -191,26 +198,17 @@ async def service_statuses(
 async def available_agents(session: AsyncSession, now: dt.datetime) -> list[AvailableAgent]:
     """Agents who may get an offer now: active, online, connected, below capacity."""
     rows = await session.execute(_AVAILABLE, {"stale_before": stale_before(now)})
-    agents = {
-        agent_id: AvailableAgent(
+    return [
+        AvailableAgent(
             agent_id=agent_id,
-            services=frozenset(),
+            services=frozenset(int(i) for i in served.split(",")) if served else frozenset(),
             capacity=capacity,
             open_chats=open_chats,
             last_assigned_at=last_assigned_at,
         )
-        for agent_id, capacity, last_assigned_at, open_chats in rows.all()
+        for agent_id, capacity, last_assigned_at, open_chats, served in rows.all()
         if open_chats < capacity
-    }
-    if not agents:
-        return []
-    memberships = await session.execute(_MEMBERSHIPS, {"agent_ids": list(agents)})
-    services: dict[int, set[int]] = {}
-    for agent_id, service_id in memberships.all():
-        services.setdefault(agent_id, set()).add(service_id)
-    for agent_id, agent in agents.items():
-        agent.services = frozenset(services.get(agent_id, ()))
-    return list(agents.values())
+    ]
 
 
 async def agent_load(session: AsyncSession, agent_id: int) -> tuple[int, int]:

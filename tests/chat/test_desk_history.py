@@ -1,4 +1,5 @@
-"""What a routing pass reads does not grow with the desk's history (chat/desk.py).
+"""What a routing pass reads, and that it does not grow with the desk's history
+(chat/desk.py).
 
 Every pass counts each agent's open chats. An agent with a year of ended chats must not
 make that count read the year: the count goes through the partial index of active chats
@@ -13,8 +14,8 @@ from typing import Any
 from sqlalchemy import insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from chat.desk import open_chats_of_agent
-from chat.models import Chat
+from chat.desk import available_agents, open_chats_of_agent
+from chat.models import AgentConnection, AgentPresence, Chat
 from chat.seed import create_agent
 from chat.states import ChatState
 from ticketing.db import transaction
@@ -77,3 +78,25 @@ async def test_an_agents_open_chats_are_counted_from_the_active_ones_only(
         explain = "EXPLAIN " if postgres else "EXPLAIN QUERY PLAN "
         plan = "\n".join(str(row) for row in await session.execute(text(explain + sql)))
     assert "ix_chats_active_agent" in plan, plan
+
+
+async def test_available_agents_come_with_the_services_they_serve(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """One statement gives each free agent and their services (the routing pass's read)."""
+    now = dt.datetime.now(dt.UTC)
+    async with transaction(sessions) as session:
+        service_ids = list(await session.scalars(select(Service.id).order_by(Service.id)))
+        two = await create_agent(
+            session, "two@desk.test", "Two", "a-long-password", service_ids=service_ids[:2]
+        )
+        none = await create_agent(session, "none@desk.test", "None", "a-long-password")
+        none.services = []
+        for n, agent in enumerate((two, none)):
+            session.add(AgentPresence(agent_id=agent.id, status="online"))
+            session.add(
+                AgentConnection(id=f"c{n}", agent_id=agent.id, process_id="p", last_seen_at=now)
+            )
+    async with sessions() as session:
+        served = {a.agent_id: a.services for a in await available_agents(session, now)}
+    assert served == {two.id: frozenset(service_ids[:2]), none.id: frozenset()}
