@@ -147,8 +147,10 @@ async def _created(session: AsyncSession, mail: MailSettings, event: events.Doma
     headers = AUTO_REPLIED if origin is TicketOrigin.EMAIL else AUTO_GENERATED
     # The ticket was made in this very transaction (events are heard inside it): unless
     # an inbound email started it, no email of its thread exists yet to look up.
-    first = origin is not TicketOrigin.EMAIL
-    await _send_all(session, mail, ticket, "created", blocks, event, headers=headers, first=first)
+    new_thread = origin is not TicketOrigin.EMAIL
+    await _send_all(
+        session, mail, ticket, "created", blocks, event, headers=headers, new_thread=new_thread
+    )
 
 
 async def _agent_reply(
@@ -280,15 +282,24 @@ async def recipients(session: AsyncSession, mail: MailSettings, ticket: Ticket) 
 
 
 async def _thread(
-    session: AsyncSession, mail: MailSettings, ticket: Ticket, recipient: str
+    session: AsyncSession,
+    mail: MailSettings,
+    ticket: Ticket,
+    recipient: str,
+    new_thread: bool = False,
 ) -> tuple[str, str]:
-    """(In-Reply-To, References): the last email this person saw of the ticket, and the root."""
+    """(In-Reply-To, References): the last email this person saw of the ticket, and the root.
+    A `new_thread` (a new ticket's notice, no inbound email behind it) has nothing to look
+    up: its root is all it cites."""
+    answering = session.info.get(_ANSWERING_KEY)
+    if new_thread:
+        root = answering or thread_root(mail, ticket.id)
+        return root, root
     first_inbound = await session.scalar(  # the email that started the ticket, if one did
         select(InboundEmail.message_id)
         .where(InboundEmail.ticket_id == ticket.id, InboundEmail.outcome == "created")
         .limit(1)
     )
-    answering = session.info.get(_ANSWERING_KEY)
     root = first_inbound or answering or thread_root(mail, ticket.id)
     last_out = (
         await session.execute(
@@ -325,7 +336,7 @@ async def _send_all(
     *,
     resolved: bool = False,
     rate: bool = False,
-    first: bool = False,
+    new_thread: bool = False,
 ) -> None:
     for person in await recipients(session, mail, ticket):
         extra: tuple[Block, ...] = ()
@@ -354,7 +365,7 @@ async def _send_all(
             subject=words(person.lang, "subject", ticket_id=ticket.id, subject=ticket.subject),
             headers=headers,
             now=event.at,
-            first=first,
+            new_thread=new_thread,
         )
 
 
@@ -393,16 +404,12 @@ async def queue_email(
     headers: dict[str, str],
     now: dt.datetime,
     chat_id: int | None = None,
-    first: bool = False,
+    new_thread: bool = False,
 ) -> OutboxEmail:
-    """Render `letter` and put it in the outbox, threaded with the ticket's other emails;
-    `first`: the thread has none yet (a new ticket's notice), so its root is all it cites."""
+    """Render `letter` and put it in the outbox, threaded with the ticket's other emails
+    (`new_thread`: it has none yet, see `_thread`)."""
     text, html = render(letter)
-    if first:
-        root = session.info.get(_ANSWERING_KEY) or thread_root(mail, ticket.id)
-        in_reply_to, references = root, root
-    else:
-        in_reply_to, references = await _thread(session, mail, ticket, to)
+    in_reply_to, references = await _thread(session, mail, ticket, to, new_thread)
     values = {
         "kind": kind,
         "ticket_id": ticket.id,
