@@ -63,8 +63,8 @@ _messages = ChatMessage.__table__
 
 def _first_customer_line(chat_id: Any) -> Any:
     """The chat's first customer line: an agent decides on an offer by what was asked first.
-    Bound by id, not correlated: SQLite's RETURNING drops table names, which would leave
-    a correlated `chats.id` meaning the subquery's own table's `id`."""
+    In a RETURNING, bind the id rather than correlate: SQLite's RETURNING drops table
+    names, which would leave a correlated `chats.id` meaning the subquery's own `id`."""
     return (
         select(_messages.c.body)
         .where(_messages.c.chat_id == chat_id, _messages.c.sender == "customer")
@@ -147,14 +147,7 @@ class Outbox:
 SNAPSHOT_AGENT_NAME = (
     select(Agent.name).where(Agent.id == Chat.agent_id).correlate(Chat).scalar_subquery()
 )
-SNAPSHOT_FIRST_MESSAGE = (
-    select(ChatMessage.body)
-    .where(ChatMessage.chat_id == Chat.id, ChatMessage.sender == "customer")
-    .order_by(ChatMessage.seq)
-    .limit(1)
-    .correlate(Chat)
-    .scalar_subquery()
-)
+SNAPSHOT_FIRST_MESSAGE = _first_customer_line(Chat.id).correlate(Chat)
 
 
 def snapshot_view(chat: Chat, agent_name: str | None, first_message: str | None) -> dict[str, Any]:
@@ -488,9 +481,13 @@ class ChatService:
             chat, first_message = chat_and_first_line(row)
             name = row.agent_name
             joined = system_line(
-                chat_id, chat.last_seq, f"{name} joined the chat", now, "system.agent_joined",
+                chat_id,
+                chat.last_seq,
+                f"{name} joined the chat",
+                now,
+                "system.agent_joined",
                 name=name,
-            )  # fmt: skip
+            )
             await session.execute(_INSERT_LINE, [dataclasses.asdict(joined)])
             await session.execute(_ASSIGNED, {"p_agent_id": agent_id, "p_now": now})
             outbox.add(f"chat:{chat_id}", message_frame(joined))

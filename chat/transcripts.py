@@ -158,6 +158,7 @@ def _take_seqs(by_customer: bool) -> Any:
 _TAKE_SEQS = {by_customer: _take_seqs(by_customer) for by_customer in (False, True)}
 _lines = ChatMessage.__table__
 _files = ChatAttachment.__table__
+_LINES_WITH_FILES = _lines.outerjoin(_files, _files.c.id == _lines.c.attachment_id)
 _REPLAY = (
     select(
         _lines.c.chat_id,
@@ -173,7 +174,7 @@ _REPLAY = (
         _files.c.content_type,
         _files.c.size,
     )
-    .select_from(_lines.outerjoin(_files, _files.c.id == _lines.c.attachment_id))
+    .select_from(_LINES_WITH_FILES)
     .where(_lines.c.chat_id == bindparam("chat_id"), _lines.c.seq > bindparam("after_seq"))
     .order_by(_lines.c.seq)
     .limit(bindparam("limit"))
@@ -196,7 +197,7 @@ TRANSCRIPTS_OF = (
         _files.c.uploader_id,
         _files.c.created_at,
     )
-    .outerjoin(_files, _files.c.id == _lines.c.attachment_id)
+    .select_from(_LINES_WITH_FILES)
     .where(_lines.c.chat_id.in_(bindparam("chat_ids", expanding=True)))
     .order_by(_lines.c.chat_id, _lines.c.seq)
 )
