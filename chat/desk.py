@@ -20,7 +20,7 @@ from chat.prechat import PrechatFields
 from chat.routing import AvailableAgent, WaitingChat
 from chat.states import ChatState
 from ticketing.business_hours import Schedule
-from ticketing.db import iso
+from ticketing.db import constant, iso
 from ticketing.models import Agent, Service, agent_services_table
 
 # A console heartbeats every HEARTBEAT_SECONDS; three missed beats mean its
@@ -83,8 +83,11 @@ def _open_chats_of(agent_id: Any) -> Any:
         select(func.count(chats.c.id))
         .where(
             or_(
-                and_(chats.c.state == ChatState.ACTIVE, chats.c.agent_id == agent_id),
-                and_(chats.c.state == ChatState.OFFERED, chats.c.offered_agent_id == agent_id),
+                and_(chats.c.state == constant(ChatState.ACTIVE), chats.c.agent_id == agent_id),
+                and_(
+                    chats.c.state == constant(ChatState.OFFERED),
+                    chats.c.offered_agent_id == agent_id,
+                ),
             )
         )
         .scalar_subquery()
@@ -105,7 +108,7 @@ _presence = AgentPresence.__table__
 _chats = Chat.__table__
 _online_agent = and_(
     _agents.c.active.is_(True),
-    _presence.c.status == "online",
+    _presence.c.status == constant("online"),
     _heard_since(_agents.c.id, bindparam("stale_before")),
 )
 _services = Service.__table__
@@ -152,7 +155,7 @@ _AVAILABLE = (
     .join(_presence, _presence.c.agent_id == _agents.c.id)
     .where(_online_agent)
 )
-_FIRST_WAITING = select(_chats.c.id).where(_chats.c.state == ChatState.WAITING).limit(1)
+_FIRST_WAITING = select(_chats.c.id).where(_chats.c.state == constant(ChatState.WAITING)).limit(1)
 _LINE = (
     select(
         _chats.c.id,
@@ -162,7 +165,7 @@ _LINE = (
         _chats.c.customer_name,
         _chats.c.subject,
     )
-    .where(_chats.c.state == ChatState.WAITING)
+    .where(_chats.c.state == constant(ChatState.WAITING))
     .order_by(_chats.c.queued_at, _chats.c.id)
     .limit(bindparam("limit"))
 )
@@ -288,7 +291,7 @@ async def queue_entries(session: AsyncSession, limit: int = 200) -> list[dict[st
     """The waiting chats as agents see them in the console's queue."""
     rows = await session.execute(
         select(Chat.id, Chat.service_id, Chat.customer_name, Chat.subject, Chat.queued_at)
-        .where(Chat.state == ChatState.WAITING)
+        .where(Chat.state == constant(ChatState.WAITING))
         .order_by(Chat.queued_at, Chat.id)
         .limit(limit)
     )

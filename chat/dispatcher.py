@@ -30,7 +30,7 @@ from chat.lifecycle import (
 from chat.models import AgentConnection, AgentPresence, Chat
 from chat.routing import plan_offers
 from chat.states import ChatState, EndedBy, sources_of
-from ticketing.db import iso, transaction
+from ticketing.db import constant, iso, transaction
 from ticketing.deliveries import Deliverer
 from ticketing.mail_out import MailSettings
 from ticketing.timers import run_ticket_timers
@@ -179,14 +179,15 @@ class Dispatcher:
             expired_offers = (
                 await session.execute(
                     select(Chat.id, Chat.offered_agent_id).where(
-                        Chat.state == ChatState.OFFERED, Chat.offer_expires_at <= now
+                        Chat.state == constant(ChatState.OFFERED),
+                        Chat.offer_expires_at <= now,
                     )
                 )
             ).all()
             too_long = list(
                 await session.scalars(
                     select(Chat.id).where(
-                        Chat.state.in_((ChatState.WAITING, ChatState.OFFERED)),
+                        Chat.state.in_((constant(ChatState.WAITING), constant(ChatState.OFFERED))),
                         Chat.created_at <= now - dt.timedelta(seconds=settings.max_wait_seconds),
                     )
                 )
@@ -194,7 +195,7 @@ class Dispatcher:
             silent = list(
                 await session.scalars(
                     select(Chat.id).where(
-                        Chat.state == ChatState.ACTIVE,
+                        Chat.state == constant(ChatState.ACTIVE),
                         Chat.last_customer_activity_at
                         <= now - dt.timedelta(seconds=settings.customer_inactivity_seconds),
                     )
@@ -223,10 +224,10 @@ class Dispatcher:
         """Agents holding open chats whose last console went away longer ago than the grace."""
         holders = (
             select(Chat.agent_id.label("agent_id"))
-            .where(Chat.state == ChatState.ACTIVE, Chat.agent_id.is_not(None))
+            .where(Chat.state == constant(ChatState.ACTIVE), Chat.agent_id.is_not(None))
             .union(
                 select(Chat.offered_agent_id).where(
-                    Chat.state == ChatState.OFFERED, Chat.offered_agent_id.is_not(None)
+                    Chat.state == constant(ChatState.OFFERED), Chat.offered_agent_id.is_not(None)
                 )
             )
             .subquery()
@@ -267,9 +268,12 @@ class Dispatcher:
                     select(Chat.id)
                     .where(
                         or_(
-                            and_(Chat.state == ChatState.ACTIVE, Chat.agent_id == agent_id),
                             and_(
-                                Chat.state == ChatState.OFFERED, Chat.offered_agent_id == agent_id
+                                Chat.state == constant(ChatState.ACTIVE), Chat.agent_id == agent_id
+                            ),
+                            and_(
+                                Chat.state == constant(ChatState.OFFERED),
+                                Chat.offered_agent_id == agent_id,
                             ),
                         )
                     )

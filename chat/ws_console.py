@@ -19,7 +19,7 @@ from chat.runtime import Runtime
 from chat.states import ChatState, EndedBy
 from chat.transcripts import NewMessage
 from chat.ws_common import check_origin, refuse, run_socket, store
-from ticketing.db import iso
+from ticketing.db import constant, iso
 from ticketing.models import Agent, AgentRole, TicketStatus
 
 # The chats a console holds (active, or offered to it), each with what its snapshot reads
@@ -28,8 +28,11 @@ _HELD_CHATS = (
     select(Chat, SNAPSHOT_AGENT_NAME, SNAPSHOT_FIRST_MESSAGE)
     .where(
         or_(
-            and_(Chat.state == ChatState.ACTIVE, Chat.agent_id == bindparam("agent_id")),
-            and_(Chat.state == ChatState.OFFERED, Chat.offered_agent_id == bindparam("agent_id")),
+            and_(Chat.state == constant(ChatState.ACTIVE), Chat.agent_id == bindparam("agent_id")),
+            and_(
+                Chat.state == constant(ChatState.OFFERED),
+                Chat.offered_agent_id == bindparam("agent_id"),
+            ),
         )
     )
     .order_by(Chat.id)

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from sqlalchemy import DateTime, MetaData, TypeDecorator, event, exc
+from sqlalchemy import DateTime, MetaData, TypeDecorator, event, exc, literal_column
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -23,6 +23,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.sql.elements import ColumnElement
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -54,6 +55,21 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+def constant(value: str) -> ColumnElement[Any]:
+    """A fixed value a query searches by (a chat's state, a ticket's status), written
+    into the SQL rather than sent as a parameter.
+
+    PostgreSQL plans a prepared statement for any parameter value once it has run it
+    five times (a generic plan), and asyncpg prepares every statement. `state = $1`
+    then can use neither the index of active chats only nor the statistics that say
+    waiting chats are few: each routing pass read every agent's whole history, and
+    took longer with every chat the desk had ever had (docs/performance.md). With the
+    value in the SQL, every plan is made for it."""
+    if not value.replace("_", "").isalnum():
+        raise ValueError(f"not a plain word, so not written into SQL: {value!r}")
+    return literal_column(f"'{value}'")
 
 
 def utcnow() -> dt.datetime:

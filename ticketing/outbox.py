@@ -39,7 +39,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ticketing.db import Base, UTCDateTime, utcnow
+from ticketing.db import Base, UTCDateTime, constant, utcnow
 from ticketing.models import _enum
 
 # Retries: 30 s, 1 min, 2 min … doubling up to an hour apart; eight tries span about
@@ -176,7 +176,7 @@ def retry_delay(attempt: int, rand: Callable[[], float] = random.random) -> dt.t
 
 def due_rows(model: OutboxModel, now: dt.datetime) -> tuple[Any, ...]:
     return (
-        model.status == DeliveryStatus.PENDING,
+        model.status == constant(DeliveryStatus.PENDING),
         model.next_attempt_at <= now,
         or_(model.locked_until.is_(None), model.locked_until <= now),
     )

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ticketing import events
 from ticketing.business_hours import Schedule
-from ticketing.db import transaction
+from ticketing.db import constant, transaction
 from ticketing.models import AuthorType, Service, Ticket, TicketMessage, TicketStatus
 from ticketing.policy import InactivityAction, InactivityPolicy, next_action
 from ticketing.service import SYSTEM, _event, compute_sla, locked_ticket, tickets
@@ -107,16 +107,16 @@ def _maybe_due(earliest: _EarliestSteps, now: dt.datetime) -> Select[tuple[int]]
     return select(Ticket.id).where(
         or_(
             and_(
-                Ticket.status == TicketStatus.RESOLVED,
+                Ticket.status == constant(TicketStatus.RESOLVED),
                 Ticket.status_changed_at <= now - earliest.resolved_close,
             ),
             and_(
-                Ticket.status == TicketStatus.PENDING,
+                Ticket.status == constant(TicketStatus.PENDING),
                 ~reminded,
                 Ticket.status_changed_at <= now - earliest.first_step,
             ),
             and_(
-                Ticket.status == TicketStatus.PENDING,
+                Ticket.status == constant(TicketStatus.PENDING),
                 reminded,
                 Ticket.last_reminder_at <= now - earliest.between_reminders,
             ),
