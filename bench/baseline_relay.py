@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
-from chat.gc_tuning import tune_for_serving
+from bench import event_loop
 
 # A frame for a side that never joins is dropped after this long.
 PEER_WAIT_SECONDS = 10.0
@@ -96,15 +96,9 @@ def run() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
-    # The collector settings `serve` runs with (chat/gc_tuning.py): a process-wide choice,
-    # not a library's, so the baseline gets it too and no ratio owes anything to it.
-    tune_for_serving()
-    try:
-        import uvloop
-    except ImportError:
-        asyncio.run(main(args.host, args.port))
-    else:
-        uvloop.run(main(args.host, args.port))
+    # The collector settings and loop `serve` runs with: a process-wide choice, not a
+    # library's, so the baseline gets them too and no ratio owes anything to them.
+    event_loop.run(main(args.host, args.port))
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ from typing import Any
 
 from sqlalchemy import text
 
+from bench import event_loop
 from bench.faults.clients import Agent, Customer
 from bench.faults.cluster import Cluster, cluster
 from bench.faults.scenario import stamp
@@ -192,7 +193,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--processes", type=int, default=1, help="serve processes (Redis)")
     args = parser.parse_args(argv)
     print(
-        asyncio.run(
+        event_loop.run(
             run(
                 args.rate,
                 args.seconds,

@@ -31,6 +31,7 @@ from contextlib import AsyncExitStack
 from dataclasses import replace
 from pathlib import Path
 
+from bench import event_loop
 from bench.loadgen import (
     PROFILES,
     ChatdeskDriver,
@@ -43,7 +44,6 @@ from bench.loadgen import (
 from bench.metrics import git_revision, loadavg, machine
 from bench.server import REPO, ChatdeskServer, RedisServer, RelayServer, raise_fd_limit
 from bench.verify import verify
-from chat.gc_tuning import tune_for_serving
 
 DOC = REPO / "docs" / "performance.md"
 DOC_HEADER = """# Performance
@@ -641,14 +641,7 @@ def main(argv: list[str] | None = None) -> None:
     raise_fd_limit()
     # The generator holds as many sockets as the server: the same collector settings, so
     # its own full collections don't pause its reads (and count as the server's latency).
-    tune_for_serving()
-    try:
-        import uvloop
-    except ImportError:
-        code = asyncio.run(main_async(args))
-    else:
-        code = uvloop.run(main_async(args))
-    sys.exit(code)
+    sys.exit(event_loop.run(main_async(args)))
 
 
 if __name__ == "__main__":

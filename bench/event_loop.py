@@ -1,0 +1,28 @@
+"""How a bench process runs its event loop: as `serve` does, so it never skews a figure.
+
+A generator holds as many sockets as the server it drives. On CPython's collector
+defaults its own full collections pause its reads for 50–100 ms (seen in
+`bench.routing`: the generator's, not the server's, made the p99), and that pause is
+counted as the server's latency. So every bench process takes the serving process's
+collector settings (chat/gc_tuning.py) and, where installed, uvloop, as `serve` does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+from chat.gc_tuning import tune_for_serving
+
+T = TypeVar("T")
+
+
+def run(main: Coroutine[Any, Any, T]) -> T:
+    """`asyncio.run(main)` with the serving process's collector settings and loop."""
+    tune_for_serving()
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(main)
+    return uvloop.run(main)
