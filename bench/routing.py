@@ -1,7 +1,7 @@
 """Routing under a rush: customers arriving at a fixed rate, agents taking and ending chats.
 
 `python -m bench.routing [--rate 100] [--seconds 30] [--agents 50] [--capacity 10]
-[--processes 1] [--py-spy RAW]`
+[--processes 1] [--history 20000] [--py-spy RAW]`
 
 Issue #3's target: 100 customers a second for a minute with 50 agents → p99
 arrival-to-offer < 100 ms and no agent ever over capacity. One `python -m chat serve`
@@ -12,7 +12,9 @@ Each customer connects, says `hello`, then `start_chat` — *arrival* is the mom
 (one `perf_counter`, one process). Agent bots accept at once and end each chat
 `--hold` seconds later, so capacity frees up and routing keeps working. Every 250 ms
 the database is asked how many chats each agent holds (active + offered) against
-their capacity. Arrivals are open-loop: a slow server shows up as latency.
+their capacity. Arrivals are open-loop: a slow server shows up as latency. The database
+starts as a running desk's does: `--history` ended chats (by default 20,000, about a
+week of 50 agents' chats), its statistics analyzed.
 """
 
 from __future__ import annotations
@@ -97,6 +99,47 @@ async def _capacity_sampler(url: str, stop: asyncio.Event, worst: list[int]) -> 
         await engine.dispose()
 
 
+# A desk that has been running: ended chats over every agent, and statistics that know
+# it. On an empty database PostgreSQL plans each prepared statement for an empty table
+# (a sequential scan) and keeps that plan until autovacuum first analyzes the table, a
+# minute or more later, which no running desk sees (docs/performance.md).
+_HISTORY = text(
+    "INSERT INTO chats (customer_id, service_id, state, subject, customer_name, agent_id, "
+    "declined_agent_ids, queued_at, created_at, accepted_at, ended_at, "
+    "last_customer_activity_at, last_seq, survey, customer_delivered_seq, customer_read_seq, "
+    "agent_delivered_seq, agent_read_seq) "
+    "SELECT :customer, :service, 'ended', 'Earlier', 'Earlier customer', "
+    "agents[1 + g % cardinality(agents)], '[]', t, t, t, t, t, 1, 'none', 0, 0, 0, 0 "
+    "FROM generate_series(1, :count) AS g, "
+    "LATERAL (SELECT now() - g * interval '30 seconds' AS t) AS at, "
+    "(SELECT array_agg(id ORDER BY id) AS agents FROM agents) AS a"
+)
+
+
+async def _with_history(url: str, service_id: int, count: int) -> None:
+    """`count` ended chats spread over the agents, then ANALYZE."""
+    from ticketing.db import create_engine
+
+    engine = create_engine(url)
+    try:
+        async with engine.begin() as connection:
+            customer = await connection.scalar(
+                text(
+                    "INSERT INTO customers (name, lang, created_at) "
+                    "VALUES ('Earlier customer', 'en', now()) RETURNING id"
+                )
+            )
+            if count:
+                await connection.execute(
+                    _HISTORY, {"customer": customer, "service": service_id, "count": count}
+                )
+        async with engine.connect() as connection:
+            autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
+            await autocommit.execute(text("ANALYZE"))
+    finally:
+        await engine.dispose()
+
+
 async def run(
     rate: float,
     seconds: float,
@@ -105,10 +148,12 @@ async def run(
     hold: float,
     py_spy: Path | None = None,
     processes: int = 1,
+    history: int = 20_000,
 ) -> str:
     """With `processes` > 1 they are joined by a private Redis, and agents and customers
     are spread over them in turn (py-spy, if asked, watches the first)."""
     async with cluster(processes, agents + 1, capacity, redis=processes > 1) as c:
+        await _with_history(c.pg.url, c.service_id, history)
         procs = [p for p in c.procs if p is not None]
         proc = procs[0]
         offers: dict[str, float] = {}
@@ -166,7 +211,7 @@ async def run(
             f"routing bench: {stamp()}\n"
             f"{n} customers at {rate:g}/s for {seconds:g} s over {processes} process(es), "
             f"{agents} agents × capacity "
-            f"{capacity}, chats ended {hold:g} s after accept\n"
+            f"{capacity}, chats ended {hold:g} s after accept, {history:,} ended chats before\n"
             f"offered {len(waits)}/{n} (failures {failures}); arrival→offer p50 "
             f"{percentile(waits, 50):.0f} ms, p99 {percentile(waits, 99):.0f} ms, max "
             f"{max(waits, default=float('nan')):.0f} ms\n"
@@ -191,6 +236,9 @@ def main(argv: list[str] | None = None) -> None:
         "--py-spy", type=Path, metavar="RAW", help="profile the server for the arrivals (py-spy)"
     )
     parser.add_argument("--processes", type=int, default=1, help="serve processes (Redis)")
+    parser.add_argument(
+        "--history", type=int, default=20_000, help="ended chats in the database beforehand"
+    )
     args = parser.parse_args(argv)
     print(
         event_loop.run(
@@ -202,6 +250,7 @@ def main(argv: list[str] | None = None) -> None:
                 args.hold,
                 args.py_spy,
                 args.processes,
+                args.history,
             )
         )
     )
