@@ -35,7 +35,7 @@ def collector_paused() -> Iterator[None]:
     """No garbage collection in this process while a measurement runs: a generator's
     own collection (35–60 ms for a young one in `bench.routing`, 150 ms for an older
     one) holds every read behind it and is counted as the server's latency. Bounded
-    runs only: cyclic garbage waits until the end (`bench.routing` says how much)."""
+    runs only: cyclic garbage waits until the end (each bench says how much)."""
     gc.collect()
     gc.disable()
     try:

@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import json
 import math
+import os
 import random
 import time
 import urllib.request
@@ -34,7 +35,8 @@ from typing import Any, Literal
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI
 
-from bench.metrics import GcPauses, Sampler, percentile
+from bench import event_loop
+from bench.metrics import GcPauses, Sampler, percentile, rss_kb
 
 Side = Literal["customer", "agent"]
 SIDES: tuple[Side, Side] = ("customer", "agent")
@@ -716,6 +718,8 @@ class RunResult:
     process_cpu_window_s: dict[str, float] = field(default_factory=dict)
     # The generator's own full collections in the window, and its longest GC pause (s).
     generator_gc: tuple[int, float] = (0, 0.0)
+    # What the generator held more at the end, its collector paused for the run (MiB).
+    generator_held_mb: float = 0.0
 
     @property
     def window_seconds(self) -> float:
@@ -945,6 +949,15 @@ class LoadGen:
 
     # -------------------------------------------------- the run
     async def run(self) -> RunResult:
+        # The collector waits for the end of the run: a collection here holds every read
+        # behind it, and would be counted as the server's latency (bench/event_loop.py).
+        with event_loop.collector_paused():
+            rss0 = rss_kb(os.getpid())
+            result = await self._run()
+            result.generator_held_mb = (rss_kb(os.getpid()) - rss0) / 1024
+        return result
+
+    async def _run(self) -> RunResult:
         profile = self.profile
         self.sampler.start()
         self.gc_pauses.start()

@@ -251,8 +251,8 @@ def git_revision(repo: Path) -> str:
 
 class GcPauses:
     """The generator's own garbage-collection pauses. A pause here delays reading every
-    socket, so it would be counted as the server's latency: the run reports them (and
-    `bench.run` tunes the collector as `serve` does, chat/gc_tuning.py)."""
+    socket, so it would be counted as the server's latency: the run pauses the collector
+    (bench/event_loop.py) and reports any that still happen."""
 
     def __init__(self) -> None:
         self.pauses: list[tuple[float, float, int]] = []  # (start, seconds, generation)

@@ -214,7 +214,8 @@ def details(r: RunResult) -> str:
     full, longest = r.generator_gc
     lines.append(
         f"  Generator's garbage collection in the window: {full} full, longest pause "
-        f"{longest * 1000:.0f} ms (a pause here would count as the server's latency)."
+        f"{longest * 1000:.0f} ms (a pause here would count as the server's latency); "
+        f"its collector paused for the run, it held {r.generator_held_mb:.0f} MiB more."
     )
     if r.redelivered:
         lines.append(f"  {r.redelivered} frames delivered twice (dropped by client_id).")
