@@ -16,8 +16,12 @@ from __future__ import annotations
 import gc
 
 # Allocations between young collections (CPython's default: 700). A young collection
-# of this many objects takes a few milliseconds.
-YOUNG_THRESHOLD = 50_000
+# walks that many objects and holds the loop meanwhile: at 50,000 it took 30-40 ms and
+# its older sibling 75 ms, and they made the slowest offers at 100 arrivals a second;
+# at 10,000, 11 and 24 ms (docs/performance.md, "Plans, collections and a desk with
+# history"). Still 14 times fewer young collections than the default, which is what
+# keeps full collections away at 5,000 open chats.
+YOUNG_THRESHOLD = 10_000
 
 
 def tune_for_serving() -> None:
