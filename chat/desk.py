@@ -77,21 +77,19 @@ def live_connection(now: dt.datetime) -> Any:
     return _heard_since(Agent.id, stale_before(now))
 
 
+def held_by(agent_id: Any) -> Any:
+    """SQL condition: the chat is the agent's (active with them, or offered to them and
+    awaiting their answer). The states are literals: see `ticketing.db.constant`."""
+    chats = Chat.__table__
+    return or_(
+        and_(chats.c.state == constant(ChatState.ACTIVE), chats.c.agent_id == agent_id),
+        and_(chats.c.state == constant(ChatState.OFFERED), chats.c.offered_agent_id == agent_id),
+    )
+
+
 def _open_chats_of(agent_id: Any) -> Any:
     chats = Chat.__table__
-    return (
-        select(func.count(chats.c.id))
-        .where(
-            or_(
-                and_(chats.c.state == constant(ChatState.ACTIVE), chats.c.agent_id == agent_id),
-                and_(
-                    chats.c.state == constant(ChatState.OFFERED),
-                    chats.c.offered_agent_id == agent_id,
-                ),
-            )
-        )
-        .scalar_subquery()
-    )
+    return select(func.count(chats.c.id)).where(held_by(agent_id)).scalar_subquery()
 
 
 def open_chats_of_agent() -> Any:

@@ -14,7 +14,7 @@ import datetime as dt
 import logging
 import uuid
 
-from sqlalchemy import and_, bindparam, func, or_, select, update
+from sqlalchemy import bindparam, func, or_, select, update
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -266,17 +266,7 @@ class Dispatcher:
             chat_ids = list(
                 await session.scalars(
                     select(Chat.id)
-                    .where(
-                        or_(
-                            and_(
-                                Chat.state == constant(ChatState.ACTIVE), Chat.agent_id == agent_id
-                            ),
-                            and_(
-                                Chat.state == constant(ChatState.OFFERED),
-                                Chat.offered_agent_id == agent_id,
-                            ),
-                        )
-                    )
+                    .where(desk.held_by(agent_id))
                     .order_by(Chat.id)  # lock order of the transcript writer: no deadlock
                 )
             )

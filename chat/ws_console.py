@@ -6,11 +6,12 @@ import asyncio
 import time
 from typing import Any
 
-from sqlalchemy import and_, bindparam, or_, select
+from sqlalchemy import bindparam, select
 from starlette.websockets import WebSocket
 
 from chat.auth import SESSION_COOKIE, session_agent
 from chat.connection import Client
+from chat.desk import held_by
 from chat.errors import ChatNotFound, ChatRateLimited, DeskError
 from chat.lifecycle import SNAPSHOT_AGENT_NAME, SNAPSHOT_FIRST_MESSAGE, snapshot_view
 from chat.models import Chat
@@ -19,22 +20,14 @@ from chat.runtime import Runtime
 from chat.states import ChatState, EndedBy
 from chat.transcripts import NewMessage
 from chat.ws_common import check_origin, refuse, run_socket, store
-from ticketing.db import constant, iso
+from ticketing.db import iso
 from ticketing.models import Agent, AgentRole, TicketStatus
 
 # The chats a console holds (active, or offered to it), each with what its snapshot reads
 # besides the row: one statement for all of them.
 _HELD_CHATS = (
     select(Chat, SNAPSHOT_AGENT_NAME, SNAPSHOT_FIRST_MESSAGE)
-    .where(
-        or_(
-            and_(Chat.state == constant(ChatState.ACTIVE), Chat.agent_id == bindparam("agent_id")),
-            and_(
-                Chat.state == constant(ChatState.OFFERED),
-                Chat.offered_agent_id == bindparam("agent_id"),
-            ),
-        )
-    )
+    .where(held_by(bindparam("agent_id")))
     .order_by(Chat.id)
 )
 
