@@ -12,9 +12,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import os
 from collections.abc import Coroutine, Iterator
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from bench.metrics import rss_kb
 from chat.gc_tuning import tune_for_serving
 
 T = TypeVar("T")
@@ -30,15 +33,25 @@ def run(main: Coroutine[Any, Any, T]) -> T:
     return uvloop.run(main)
 
 
+@dataclass
+class Held:
+    """What the process held more at the end of a pause of its collector (MiB)."""
+
+    mb: float = 0.0
+
+
 @contextlib.contextmanager
-def collector_paused() -> Iterator[None]:
+def collector_paused() -> Iterator[Held]:
     """No garbage collection in this process while a measurement runs: a generator's
     own collection (35–60 ms for a young one in `bench.routing`, 150 ms for an older
     one) holds every read behind it and is counted as the server's latency. Bounded
-    runs only: cyclic garbage waits until the end (each bench says how much)."""
+    runs only: cyclic garbage waits until the end, and `Held.mb` says how much more
+    memory the process held by then."""
     gc.collect()
     gc.disable()
+    held, before = Held(), rss_kb(os.getpid())
     try:
-        yield
+        yield held
     finally:
+        held.mb = (rss_kb(os.getpid()) - before) / 1024
         gc.enable()

@@ -21,7 +21,6 @@ import asyncio
 import contextlib
 import json
 import math
-import os
 import random
 import time
 import urllib.request
@@ -36,7 +35,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus, InvalidURI
 
 from bench import event_loop
-from bench.metrics import GcPauses, Sampler, percentile, rss_kb
+from bench.metrics import GcPauses, Sampler, percentile
 
 Side = Literal["customer", "agent"]
 SIDES: tuple[Side, Side] = ("customer", "agent")
@@ -951,10 +950,9 @@ class LoadGen:
     async def run(self) -> RunResult:
         # The collector waits for the end of the run: a collection here holds every read
         # behind it, and would be counted as the server's latency (bench/event_loop.py).
-        with event_loop.collector_paused():
-            rss0 = rss_kb(os.getpid())
+        with event_loop.collector_paused() as held:
             result = await self._run()
-            result.generator_held_mb = (rss_kb(os.getpid()) - rss0) / 1024
+        result.generator_held_mb = held.mb
         return result
 
     async def _run(self) -> RunResult:

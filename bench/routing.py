@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import time
 from pathlib import Path
 from typing import Any
@@ -32,13 +31,7 @@ from bench import event_loop
 from bench.faults.clients import Agent, Customer
 from bench.faults.cluster import Cluster, cluster
 from bench.faults.scenario import stamp
-from bench.metrics import (
-    cpu_seconds,
-    percentile,
-    postgres_cpu_seconds,
-    rss_kb,
-    self_cpu_seconds,
-)
+from bench.metrics import cpu_seconds, percentile, postgres_cpu_seconds, self_cpu_seconds
 from bench.run import _start_py_spy, summarise_profile
 
 SAMPLE_SECONDS = 0.25
@@ -200,10 +193,8 @@ async def run(
         gen0, pg0 = self_cpu_seconds(), postgres_cpu_seconds()
         spy = None if py_spy is None else await _start_py_spy(proc.pid, seconds, py_spy)
         t0 = time.perf_counter() + 0.2
-        rss0 = rss_kb(os.getpid())
-        with event_loop.collector_paused():
+        with event_loop.collector_paused() as held:
             await asyncio.gather(*(customer(i, t0) for i in range(n)))
-            held_mb = (rss_kb(os.getpid()) - rss0) / 1024
         cpu = sum(cpu_seconds(p.pid) for p in procs) - cpu0
         wall = time.perf_counter() - w0
         gen, pg = self_cpu_seconds() - gen0, postgres_cpu_seconds() - pg0
@@ -232,7 +223,7 @@ async def run(
             f"({1000 * cpu / max(n, 1):.1f} ms per chat lifecycle); the generator "
             f"{100 * gen / wall:.0f} %, PostgreSQL {100 * pg / wall:.0f} % of a core "
             "(2 cores in all)\n"
-            f"the generator's collector paused for the arrivals: {held_mb:.0f} MB more held"
+            f"the generator's collector paused for the arrivals: {held.mb:.0f} MiB more held"
         ) + profile
 
 
