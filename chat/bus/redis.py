@@ -68,13 +68,13 @@ class RedisBackend(BusBackend):
         """
         if self._listener is not None:
             raise RuntimeError("RedisBackend is already connected")
-        # No hidden retries: a pipeline resent after a partial failure would duplicate
+        # The client is only where our two connections take their settings from (`_open`).
+        # No hidden retries: a batch resent after a partial failure would duplicate
         # events, and retry sleeps would stall the flusher. The listener owns reconnection.
-        # RESP2: with RESP3, redis-py >= 8 enables maintenance notifications, which turns
-        # off the pool's check for connections the server closed, so the first batch after
-        # a Redis restart would be lost on a stale pooled connection. No socket timeout
-        # (redis-py's default is 5 s): it arms one for every reply it reads, so a pipeline
-        # of N publishes armed N; `publish_many` bounds the whole pipeline with one instead.
+        # RESP2: with RESP3, redis-py >= 8 enables maintenance notifications, which change
+        # how a connection the server closed is noticed. No socket timeout (redis-py's
+        # default is 5 s): it arms one for every reply it reads, so a batch of N publishes
+        # armed N; `publish_many` bounds the whole batch with one instead.
         client = Redis.from_url(
             self._url,
             protocol=2,
