@@ -3,6 +3,10 @@
 Fan-out never awaits a socket: events are queued here, and a client that stops
 reading fills its queue and is disconnected (it resumes from the transcript when
 it comes back), so a slow consumer can't grow the server's memory without bound.
+
+When the queue is empty and the socket can take a frame now, the frame is written at
+once through the protocol's `SEND_TEXT_NOW` (chat/ws_protocol.py) instead of waking the
+writer task: the same frames in the same order, one task switch fewer per frame.
 """
 
 from __future__ import annotations
@@ -11,12 +15,14 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from chat.protocol import WS_4408_SLOW_CONSUMER
 from chat.transcripts import SendOrder
+from chat.ws_protocol import SEND_TEXT_NOW
 from ticketing.models import Agent
 
 log = logging.getLogger("chat.connection")
@@ -54,6 +60,9 @@ class Client:
         self.send_order = SendOrder()  # stored in the order sent, across an outage too
         self._queue: asyncio.Queue[str | None] = asyncio.Queue(maxsize=queue_limit)
         self._writer: asyncio.Task[None] | None = None
+        self._writing = False  # the writer holds a frame it took from the queue
+        extensions = websocket.scope.get("extensions") or {}
+        self._send_now: Callable[[str], bool] | None = extensions.get(SEND_TEXT_NOW)
         self._held: list[str] | None = None  # frames kept back until the welcome
         self.closed = False
         self.close_code: int | None = None
@@ -87,6 +96,13 @@ class Client:
                 self._held.append(text)
                 return
             self._held = None  # as a full queue would: the welcome and replays catch up
+        if self._send_now is not None and not self._writing and self._queue.empty():
+            try:
+                if self._send_now(text):
+                    return
+            except UnicodeEncodeError:
+                log.error("dropped a frame that is not valid UTF-8 (%s)", self.role)
+                return
         try:
             self._queue.put_nowait(text)
         except asyncio.QueueFull:
@@ -137,11 +153,14 @@ class Client:
                 text = await self._queue.get()
                 if text is None:
                     break
+                self._writing = True
                 try:
                     await ws.send_text(text)
                 except UnicodeEncodeError:
                     # One frame that can't be UTF-8 must not silence the socket for good.
                     log.error("dropped a frame that is not valid UTF-8 (%s)", self.role)
+                finally:
+                    self._writing = False
         except (WebSocketDisconnect, RuntimeError, OSError):
             self.closed = True
             return

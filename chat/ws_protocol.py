@@ -1,4 +1,5 @@
-"""How uvicorn serves our websockets: compressed frames, no compression state while idle.
+"""How uvicorn serves our websockets: compressed frames, no compression state while idle,
+and no more work per frame than a chat frame needs.
 
 uvicorn's sans-I/O protocol negotiates permessage-deflate with context takeover, so every
 connection keeps a zlib compressor and decompressor alive for its whole life: about
@@ -14,6 +15,18 @@ Frames under `PLAIN_BELOW_BYTES` go out uncompressed (RFC 7692 §6: a sender may
 message uncompressed, RSV1 unset, and every client must read it): a fresh zlib stream for
 a 250-byte chat frame costs ~10 µs of CPU to save ~80 bytes, and every relayed message
 sends three such frames. The queue, the snapshots and anything long are still compressed.
+
+Two per-frame costs of uvicorn's protocol are trimmed (docs/performance.md, "The socket
+edge"). It stopped reading the socket after *every* frame until the app took it
+(`pause_reading`, then `resume_reading`: two trips into the event loop's poller per frame
+received); here reading pauses only when the app has `READ_AHEAD_FRAMES` frames it has not
+taken, which bounds memory just the same. And every frame out went through an ASGI
+`send` coroutine awaited by the connection's writer task (chat/connection.py); the
+protocol now also offers that writer a plain function, under the ASGI extension
+`SEND_TEXT_NOW`, that frames and writes a text message at once when the socket can take
+it, so a frame whose queue is empty needs no task switch. The ASGI path stays for
+everything else (a paused transport, the close), and a server without this protocol
+simply does not offer the extension.
 """
 
 from __future__ import annotations
@@ -22,17 +35,23 @@ from collections.abc import Sequence
 from typing import Any
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.exceptions import InvalidState
 from websockets.extensions.base import Extension
 from websockets.extensions.permessage_deflate import (
     PerMessageDeflate,
     ServerPerMessageDeflateFactory,
 )
 from websockets.frames import Frame, Opcode
+from websockets.http11 import Request
 from websockets.typing import ExtensionParameter
 
 from chat.settings import Settings
 
 PLAIN_BELOW_BYTES = 512
+# Frames received and not yet taken by the app before the socket stops being read.
+READ_AHEAD_FRAMES = 16
+# The ASGI scope extension that holds `DeskWebSocketProtocol.send_text_now`.
+SEND_TEXT_NOW = "chatdesk.send_text_now"
 
 
 class SmallFramesPlain(PerMessageDeflate):
@@ -75,19 +94,68 @@ NO_CONTEXT_TAKEOVER_DEFLATE = SmallFramesPlainFactory(
 )
 
 
-class StatelessDeflateProtocol(WebSocketsSansIOProtocol):
-    """uvicorn's default websocket protocol, with permessage-deflate per message only."""
+class DeskWebSocketProtocol(WebSocketsSansIOProtocol):
+    """uvicorn's default websocket protocol, with permessage-deflate per message only,
+    a read-ahead of a few frames and a direct way to send text (see the module's doc)."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if self.config.ws_per_message_deflate:  # else uvicorn offers no extension at all
             self.conn.available_extensions = [NO_CONTEXT_TAKEOVER_DEFLATE]
 
+    def handle_connect(self, event: Request) -> None:
+        super().handle_connect(event)
+        if self.response.status_code == 101:  # the app's task is made, not yet run
+            self.scope["extensions"][SEND_TEXT_NOW] = self.send_text_now  # type: ignore[index]
+
+    def send_receive_event_to_app(self) -> None:
+        """uvicorn's, pausing only when the app is `READ_AHEAD_FRAMES` frames behind.
+        (uvicorn's `receive` resumes reading once the app has taken them all.)"""
+        data = self.frames[0] if len(self.frames) == 1 else b"".join(self.frames)
+        self.frames = []
+        if self.close_sent:
+            return  # the app is past its close: reads go on until the peer's close reply
+        if self.curr_msg_data_type == "text":
+            try:
+                self.queue.put_nowait({"type": "websocket.receive", "text": data.decode()})
+            except UnicodeDecodeError:
+                self.logger.info("Invalid UTF-8 sequence received from client.")
+                self.conn.send_close(1007)
+                self.handle_parser_exception()
+                return
+        else:
+            self.queue.put_nowait({"type": "websocket.receive", "bytes": data})
+        if not self.read_paused and self.queue.qsize() >= READ_AHEAD_FRAMES:
+            self.read_paused = True
+            self.transport.pause_reading()
+
+    def send_text_now(self, text: str) -> bool:
+        """Frame and write `text` as `send` would a `websocket.send`, without a coroutine.
+
+        False when `send` would have to wait (the transport is paused: the peer reads
+        slowly) or refuse (not open, closing, gone); the caller then goes the ASGI way,
+        which waits or raises as it should. Raises UnicodeEncodeError as `send` does.
+        """
+        if (
+            self.disconnected
+            or self.close_sent
+            or not self.handshake_complete
+            or self.initial_response is not None
+            or not self.writable.is_set()
+        ):
+            return False
+        try:
+            self.conn.send_text(text.encode())
+        except InvalidState:
+            return False
+        self.transport.write(b"".join(self.conn.data_to_send()))
+        return True
+
 
 def websocket_options(settings: Settings) -> dict[str, Any]:
     """uvicorn's websocket arguments, the same for `serve` and the tests' live desk."""
     return {
-        "ws": StatelessDeflateProtocol,
+        "ws": DeskWebSocketProtocol,
         "ws_max_size": settings.max_frame_bytes,
         "ws_per_message_deflate": settings.ws_per_message_deflate,
         # No websocket-level pings: clients ping every 25 s and a socket silent for

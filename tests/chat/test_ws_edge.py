@@ -1,0 +1,182 @@
+"""The socket edge's two shortcuts (chat/ws_protocol.py): a read-ahead of a few frames
+instead of a pause after each, and text written at once when the socket can take it,
+without losing the order of a connection's frames or its back-pressure.
+
+The protocol runs here on a transport that records what is done to it, with websockets'
+own client protocol on the other end, so each step is seen as the socket would see it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+from starlette.websockets import WebSocket
+from uvicorn.config import Config
+from uvicorn.server import ServerState
+from websockets.client import ClientProtocol
+from websockets.frames import Frame, Opcode
+from websockets.http11 import Response
+from websockets.uri import parse_uri
+
+from chat.connection import Client
+from chat.ws_protocol import READ_AHEAD_FRAMES, SEND_TEXT_NOW, DeskWebSocketProtocol
+
+
+class RecordingTransport(asyncio.Transport):
+    def __init__(self) -> None:
+        super().__init__()
+        self.written = bytearray()
+        self.pauses = 0
+        self.resumes = 0
+        self.closing = False
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return {"sockname": ("127.0.0.1", 8000), "peername": ("127.0.0.1", 50000)}.get(
+            name, default
+        )
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self.written += data
+
+    def pause_reading(self) -> None:
+        self.pauses += 1
+
+    def resume_reading(self) -> None:
+        self.resumes += 1
+
+    def is_closing(self) -> bool:
+        return self.closing
+
+    def close(self) -> None:
+        self.closing = True
+
+
+class Socket:
+    """One server connection, and the client that talks to it."""
+
+    def __init__(self, app: Any) -> None:
+        config = Config(app=app, ws=DeskWebSocketProtocol, ws_ping_interval=None)
+        config.load()
+        self.server = DeskWebSocketProtocol(config, ServerState(), {})
+        self.transport = RecordingTransport()
+        self.server.connection_made(self.transport)
+        self.client = ClientProtocol(parse_uri("ws://127.0.0.1:8000/ws/widget"))
+        self.client.send_request(self.client.connect())
+        self.server.data_received(b"".join(self.client.data_to_send()))
+
+    def frames_from_server(self) -> list[str]:
+        """Texts of the frames written since the last call (the handshake response aside)."""
+        self.client.receive_data(bytes(self.transport.written))
+        self.transport.written.clear()
+        events = self.client.events_received()
+        return [
+            bytes(e.data).decode()
+            for e in events
+            if isinstance(e, Frame) and e.opcode is Opcode.TEXT
+        ] + [f"<response {e.status_code}>" for e in events if isinstance(e, Response)]
+
+    def send_from_client(self, text: str) -> None:
+        self.client.send_text(text.encode())
+        self.server.data_received(b"".join(self.client.data_to_send()))
+
+
+async def settle() -> None:
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
+async def test_reading_pauses_only_when_the_app_is_a_read_ahead_behind() -> None:
+    taken: list[str] = []
+    go = asyncio.Event()
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await receive()  # websocket.connect
+        await send({"type": "websocket.accept"})
+        await go.wait()
+        while len(taken) < READ_AHEAD_FRAMES + 1:
+            taken.append((await receive())["text"])
+
+    socket = Socket(app)
+    await settle()
+    assert socket.frames_from_server() == ["<response 101>"]
+    for n in range(READ_AHEAD_FRAMES - 1):
+        socket.send_from_client(f"frame {n}")
+    assert socket.transport.pauses == 0  # uvicorn's own protocol had paused 15 times by now
+    socket.send_from_client(f"frame {READ_AHEAD_FRAMES - 1}")
+    assert socket.transport.pauses == 1  # the app is a read-ahead behind: stop reading
+    go.set()
+    await settle()
+    assert socket.transport.resumes == 1  # all taken: read again
+    socket.send_from_client("one more")
+    await settle()
+    assert taken == [f"frame {n}" for n in range(READ_AHEAD_FRAMES)] + ["one more"]
+    assert socket.transport.pauses == 1
+
+
+async def test_text_is_written_at_once_only_while_the_socket_can_take_it() -> None:
+    closing = asyncio.Event()
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        await closing.wait()
+        await send({"type": "websocket.close", "code": 1000})
+
+    socket = Socket(app)
+    send_now = socket.server.scope["extensions"][SEND_TEXT_NOW]
+    assert send_now("too early") is False  # not accepted yet: the ASGI way refuses it
+    await settle()
+    socket.frames_from_server()
+    assert send_now("hello") is True
+    assert socket.frames_from_server() == ["hello"]
+    socket.server.pause_writing()  # the peer reads slowly: the ASGI way waits
+    assert send_now("held back") is False
+    socket.server.resume_writing()
+    assert send_now("again") is True
+    assert socket.frames_from_server() == ["again"]
+    with pytest.raises(UnicodeEncodeError):
+        send_now("\ud800")  # as `send` would
+    closing.set()
+    await settle()
+    assert send_now("after the close") is False
+    assert socket.frames_from_server() == []
+
+
+async def test_a_client_keeps_its_frames_in_order_across_a_paused_socket() -> None:
+    done = asyncio.Event()
+    clients: list[Client] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        websocket = WebSocket(scope, receive, send)
+        await websocket.accept()
+        client = Client(websocket, "customer", 8)
+        client.start()
+        clients.append(client)
+        await done.wait()
+        await client.stop()
+
+    socket = Socket(app)
+    await settle()
+    socket.frames_from_server()
+    (client,) = clients
+    client.send_text("1")  # written at once
+    assert socket.frames_from_server() == ["1"]
+    socket.server.pause_writing()
+    client.send_text("2")  # queued; the writer takes it and waits for the socket
+    await settle()
+    socket.server.resume_writing()
+    client.send_text("3")  # the queue is empty and the socket writable, but "2" goes first
+    await settle()
+    client.send_text("4")
+    assert socket.frames_from_server() == ["2", "3", "4"]
+
+    # A peer that reads nothing fills the queue behind the paused socket: slow consumer.
+    socket.server.pause_writing()
+    for n in range(10):
+        client.send_text(f"flood {n}")
+        await settle()
+    assert client.closed and client.close_code == 4408
+    done.set()
+    await settle()
