@@ -14,19 +14,19 @@ dictionary.
 Frames under `PLAIN_BELOW_BYTES` go out uncompressed (RFC 7692 §6: a sender may leave any
 message uncompressed, RSV1 unset, and every client must read it): a fresh zlib stream for
 a 250-byte chat frame costs ~10 µs of CPU to save ~80 bytes, and every relayed message
-sends three such frames. The queue, the snapshots and anything long are still compressed.
+sends two such frames. The queue, the snapshots and anything long are still compressed.
 
 Two per-frame costs of uvicorn's protocol are trimmed (docs/performance.md, "The socket
-edge"). It stopped reading the socket after *every* frame until the app took it
-(`pause_reading`, then `resume_reading`: two trips into the event loop's poller per frame
-received); here reading pauses only when the app has `READ_AHEAD_FRAMES` frames it has not
-taken, which bounds memory just the same. And every frame out went through an ASGI
-`send` coroutine awaited by the connection's writer task (chat/connection.py); the
-protocol now also offers that writer a plain function, under the ASGI extension
-`SEND_TEXT_NOW`, that frames and writes a text message at once when the socket can take
-it, so a frame whose queue is empty needs no task switch. The ASGI path stays for
-everything else (a paused transport, the close), and a server without this protocol
-simply does not offer the extension.
+edge"; `python -m bench.edge` measures each). It stopped reading the socket after *every*
+frame until the app took it (`pause_reading`, then `resume_reading`: two trips into the
+event loop's poller per frame received); here reading pauses only when the app has
+`READ_AHEAD_FRAMES` frames it has not taken, which still bounds what one socket can make
+the server hold. And every frame out went through an ASGI `send` coroutine awaited by
+the connection's writer task (chat/connection.py); the protocol now also offers that
+writer a plain function, under the ASGI extension `SEND_TEXT_NOW`, that frames and
+writes a text message at once when the socket can take it, so a frame whose queue is
+empty needs no task switch. The ASGI path stays for everything else (a paused
+transport, the close), and a server without this protocol simply does not offer the extension.
 """
 
 from __future__ import annotations

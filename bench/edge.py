@@ -1,0 +1,145 @@
+"""CPU of the socket edge's two shortcuts (chat/ws_protocol.py), each against what it replaced.
+
+    python -m bench.edge [--frames 20000] [--rounds 4]
+
+* **Frames out:** `Client.send_text` on a connection whose protocol offers
+  `SEND_TEXT_NOW` (written at once) and on the same connection without it (queued, then
+  sent by the writer task through Starlette and uvicorn's ASGI `send`). The transport
+  records instead of writing, so the socket's own write is in neither figure.
+* **Frames in:** a uvloop TCP protocol receiving one short line per loop pass, plain
+  (the read-ahead) and with `pause_reading` + `resume_reading` around each (what
+  uvicorn's protocol did for every frame). Both ends are in this process.
+
+Process CPU time, alternated in rounds, one loop pass per frame in both variants: the
+end-to-end bench (`bench.run`) cannot resolve a few µs a message on a shared box, so
+this is where each shortcut's saving is measured (docs/performance.md, "The socket edge").
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import time
+from typing import Any
+
+from starlette.websockets import WebSocket
+
+from bench import event_loop
+from chat.connection import Client, encode
+from tests.recording_socket import Socket
+
+# A `message` frame as the hub sends it: 80 characters of body.
+FRAME = encode(
+    {
+        "type": "message",
+        "chat_id": 123,
+        "seq": 45,
+        "sender": "agent",
+        "author_name": "Bea",
+        "body": "x" * 80,
+        "client_id": "c-1764000000-abcdef",
+        "i18n": None,
+        "attachment": None,
+        "created_at": "2026-11-24T12:00:00.000000Z",
+    }
+)
+LINE = b"x" * 200 + b"\n"
+
+
+async def frames_out(frames: int, rounds: int) -> dict[str, list[float]]:
+    clients: list[Client] = []
+    done = asyncio.Event()
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        websocket = WebSocket(scope, receive, send)
+        await websocket.accept()
+        client = Client(websocket, "customer", 256)
+        client.start()
+        clients.append(client)
+        await done.wait()
+        await client.stop()
+
+    socket = Socket(app)
+    while not clients:
+        await asyncio.sleep(0)
+    (client,) = clients
+    direct = client._send_now
+    figures: dict[str, list[float]] = {"written at once": [], "through the writer task": []}
+    for _ in range(rounds):
+        for name, send_now in (("through the writer task", None), ("written at once", direct)):
+            client._send_now = send_now
+            start = time.process_time()
+            for _ in range(frames):
+                client.send_text(FRAME)
+                await asyncio.sleep(0)
+            await asyncio.sleep(0)
+            figures[name].append((time.process_time() - start) * 1e6 / frames)
+            socket.transport.written.clear()
+    done.set()
+    return figures
+
+
+class _Lines(asyncio.Protocol):
+    def __init__(self, expected: int, pause_each: bool) -> None:
+        self.expected, self.pause_each, self.seen = expected, pause_each, 0
+        self.done = asyncio.get_running_loop().create_future()
+        self.transport: Any = None
+
+    def connection_made(self, transport: Any) -> None:
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.seen += data.count(b"\n")
+        if self.pause_each:
+            self.transport.pause_reading()
+            asyncio.get_running_loop().call_soon(self.transport.resume_reading)
+        if self.seen >= self.expected and not self.done.done():
+            self.done.set_result(None)
+
+
+async def frames_in(frames: int, rounds: int) -> dict[str, list[float]]:
+    loop = asyncio.get_running_loop()
+    figures: dict[str, list[float]] = {"read ahead": [], "paused and resumed each": []}
+    for _ in range(rounds):
+        for name, pause_each in (("paused and resumed each", True), ("read ahead", False)):
+            protocol = _Lines(frames, pause_each)
+            server = await loop.create_server(lambda p=protocol: p, "127.0.0.1", 0)
+            _, writer = await asyncio.open_connection(
+                "127.0.0.1", server.sockets[0].getsockname()[1]
+            )
+            start = time.process_time()
+            for _ in range(frames):
+                writer.write(LINE)
+                await asyncio.sleep(0)
+            await protocol.done
+            figures[name].append((time.process_time() - start) * 1e6 / frames)
+            writer.close()
+            server.close()
+    return figures
+
+
+def _row(name: str, values: list[float]) -> str:
+    spread = f"{min(values):.2f}–{max(values):.2f}"
+    return f"| {name} | {spread} | {sum(values) / len(values):.2f} |"
+
+
+async def main(frames: int, rounds: int) -> None:
+    print(f"{frames} frames a variant, {rounds} rounds alternated; CPU µs a frame")
+    print("| variant | range | mean |\n|---|---:|---:|")
+    for figures in (await frames_out(frames, rounds), await frames_in(frames, rounds)):
+        for name, values in figures.items():
+            print(_row(name, values))
+
+
+def run() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--frames", type=int, default=20_000)
+    parser.add_argument("--rounds", type=int, default=4)
+    args = parser.parse_args()
+    event_loop.run(main(args.frames, args.rounds))
+
+
+if __name__ == "__main__":
+    run()
