@@ -22,11 +22,9 @@ import asyncio
 import time
 from typing import Any
 
-from starlette.websockets import WebSocket
-
 from bench import event_loop
-from chat.connection import Client, encode
-from tests.recording_socket import Socket
+from chat.connection import encode
+from tests.recording_socket import client_on_socket
 
 # A `message` frame as the hub sends it: 80 characters of body.
 FRAME = encode(
@@ -47,22 +45,7 @@ LINE = b"x" * 200 + b"\n"
 
 
 async def frames_out(frames: int, rounds: int) -> dict[str, list[float]]:
-    clients: list[Client] = []
-    done = asyncio.Event()
-
-    async def app(scope: Any, receive: Any, send: Any) -> None:
-        websocket = WebSocket(scope, receive, send)
-        await websocket.accept()
-        client = Client(websocket, "customer", 256)
-        client.start()
-        clients.append(client)
-        await done.wait()
-        await client.stop()
-
-    socket = Socket(app)
-    while not clients:
-        await asyncio.sleep(0)
-    (client,) = clients
+    socket, client, done = await client_on_socket(queue_limit=256)
     direct = client._send_now
     figures: dict[str, list[float]] = {"written at once": [], "through the writer task": []}
     for _ in range(rounds):

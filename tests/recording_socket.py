@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from starlette.websockets import WebSocket
 from uvicorn.config import Config
 from uvicorn.server import ServerState
 from websockets.client import ClientProtocol
@@ -15,6 +16,7 @@ from websockets.frames import Frame, Opcode
 from websockets.http11 import Response
 from websockets.uri import parse_uri
 
+from chat.connection import Client
 from chat.ws_protocol import DeskWebSocketProtocol
 
 
@@ -74,3 +76,25 @@ class Socket:
     def send_from_client(self, text: str) -> None:
         self.client.send_text(text.encode())
         self.server.data_received(b"".join(self.client.data_to_send()))
+
+
+async def client_on_socket(queue_limit: int) -> tuple[Socket, Client, asyncio.Event]:
+    """A started `Client` (chat/connection.py) on an accepted socket, its handshake read;
+    setting the event stops it."""
+    clients: list[Client] = []
+    done = asyncio.Event()
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        websocket = WebSocket(scope, receive, send)
+        await websocket.accept()
+        client = Client(websocket, "customer", queue_limit)
+        client.start()
+        clients.append(client)
+        await done.wait()
+        await client.stop()
+
+    socket = Socket(app)
+    while not clients:
+        await asyncio.sleep(0)
+    socket.frames_from_server()
+    return socket, clients[0], done

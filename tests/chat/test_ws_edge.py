@@ -13,11 +13,9 @@ import asyncio
 from typing import Any
 
 import pytest
-from starlette.websockets import WebSocket
 
-from chat.connection import Client
 from chat.ws_protocol import READ_AHEAD_FRAMES, SEND_TEXT_NOW
-from tests.recording_socket import Socket
+from tests.recording_socket import Socket, client_on_socket
 
 
 async def settle() -> None:
@@ -83,22 +81,7 @@ async def test_text_is_written_at_once_only_while_the_socket_can_take_it() -> No
 
 
 async def test_a_client_keeps_its_frames_in_order_across_a_paused_socket() -> None:
-    done = asyncio.Event()
-    clients: list[Client] = []
-
-    async def app(scope: Any, receive: Any, send: Any) -> None:
-        websocket = WebSocket(scope, receive, send)
-        await websocket.accept()
-        client = Client(websocket, "customer", 8)
-        client.start()
-        clients.append(client)
-        await done.wait()
-        await client.stop()
-
-    socket = Socket(app)
-    await settle()
-    socket.frames_from_server()
-    (client,) = clients
+    socket, client, done = await client_on_socket(queue_limit=8)
     client.send_text("1")  # written at once
     assert socket.frames_from_server() == ["1"]
     socket.server.pause_writing()
