@@ -530,11 +530,14 @@ async def main_async(args: argparse.Namespace) -> int:
     if busy:
         print(f"\nnote: load average {load_before:.1f}/{load_after:.1f} on {info['nproc']} CPUs")
     app_note = "" if args.app_dir.resolve() == REPO else f", app served from `{args.app_dir}`"
+    # Without compression the two servers frame alike (docs/performance.md, "What is
+    # measured"): such a run gets a block of its own beside the default one.
+    plain_note = "" if compression else ", permessage-deflate off"
     command = "python -m bench.run " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     block = "\n".join(
         [
-            f"### `{profile.name}` profile, {backend or 'baseline only'}{app_note}",
+            f"### `{profile.name}` profile, {backend or 'baseline only'}{plain_note}{app_note}",
             "",
             f"- command: `{command}`",
             f"- date: {when}; git revision: `{git_revision(REPO)}`",
@@ -554,7 +557,9 @@ async def main_async(args: argparse.Namespace) -> int:
         block += "\n\nServer profile (py-spy `--gil --function`, 100 Hz, during this run):\n\n"
         block += "\n".join("    " + line if line else "" for line in summary.splitlines())
     if not args.no_doc:
-        suffix = "" if not app_note else f":{args.app_dir.resolve().name}"
+        suffix = ("" if compression else ":plain") + (
+            "" if not app_note else f":{args.app_dir.resolve().name}"
+        )
         block_name = (backend or "baseline").replace(" (own redis-server)", "")
         block_name = block_name.replace(", ", ":").replace(" ", "-")
         write_doc(f"{profile.name}:{block_name}{suffix}", block)
