@@ -66,12 +66,16 @@ class SqliteWriter:
             _processor(table.c[name].type, dialect, result=True) for name in STORED_COLUMNS
         ]
         self._state = _processor(chats.c.state.type, dialect, result=True)
-        columns = ", ".join(STORED_COLUMNS)
-        # json_each: one fixed text for any number of ids, so the statement stays prepared.
+        columns = ", ".join(f"m.{name}" for name in STORED_COLUMNS)
+        # json_each: one fixed text for any number of keys, so the statement stays
+        # prepared. CROSS JOIN keeps the keys the outer loop (SQLite never reorders it), so
+        # each is one probe of the unique index on (chat_id, sender, client_id).
         self._select_resends = (
-            f"SELECT {columns} FROM {table.name} "
-            "WHERE chat_id IN (SELECT value FROM json_each(?)) "
-            "AND client_id IN (SELECT value FROM json_each(?))"
+            f"SELECT {columns} "
+            f"FROM json_each(?) AS k CROSS JOIN {table.name} AS m "
+            "ON m.chat_id = json_extract(k.value, '$[0]') "
+            "AND m.sender = json_extract(k.value, '$[1]') "
+            "AND m.client_id = json_extract(k.value, '$[2]')"
         )
         self._select_chats = (
             f"SELECT id, state, last_seq FROM {chats.name} "
@@ -122,10 +126,7 @@ class SqliteWriter:
         try:
             found: list[StoredMessage] = []
             if batch.keys:
-                chat_ids, client_ids = batch.resend_filter()
-                rows = conn.execute(
-                    self._select_resends, (json.dumps(chat_ids), json.dumps(client_ids))
-                )
+                rows = conn.execute(self._select_resends, (json.dumps(batch.resend_keys()),))
                 found = [
                     StoredMessage(
                         *(p(v) if p else v for p, v in zip(self._result, row, strict=True))

@@ -291,10 +291,17 @@ async def append_batch(
     batch = GroupCommit(messages)
     found: list[StoredMessage] = []
     if batch.keys:
-        chat_ids, client_ids = batch.resend_filter()
+        # One exact probe of the unique index per key. (A row-value IN, `(chat_id, sender,
+        # client_id) IN (VALUES …)`, is what SQLite cannot use an index for: it scans.)
+        c = table.c
         rows = await session.execute(
-            select(*(table.c[name] for name in STORED_COLUMNS)).where(
-                table.c.chat_id.in_(chat_ids), table.c.client_id.in_(client_ids)
+            select(*(c[name] for name in STORED_COLUMNS)).where(
+                or_(
+                    *(
+                        and_(c.chat_id == chat_id, c.sender == sender, c.client_id == client_id)
+                        for chat_id, sender, client_id in batch.resend_keys()
+                    )
+                )
             )
         )
         found = [StoredMessage(*row) for row in rows]

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import shutil
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import pytest
-from sqlalchemy import select, text, update
+from sqlalchemy import event, select, text, update
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from chat.errors import ChatClosed
@@ -204,6 +205,37 @@ async def test_the_engine_opens_its_write_transaction_at_the_first_write(sqlite_
         await writer.close()
     assert (before, seen) == (0, 1)
     assert mode == "wal"
+
+
+async def test_a_resend_lookup_probes_the_unique_index_by_its_whole_key(sqlite_db: Any) -> None:
+    """Both SQLite paths look resends up by (chat_id, sender, client_id), one index probe
+    a key. Looking up by the batch's chat ids and client ids apart read every line of its
+    chats, so a group commit cost more with every line they held (docs/performance.md)."""
+    engine, sessions, (chat_id, _, _) = sqlite_db
+    writer = SqliteWriter.for_engine(engine)
+    assert writer is not None
+    lookups: list[tuple[str, Any]] = []
+
+    def keep(_conn: Any, _cursor: Any, statement: str, params: Any, *_: Any) -> None:
+        if statement.startswith("SELECT") and "WHERE chat_messages.chat_id" in statement:
+            lookups.append((statement, params))
+
+    event.listen(engine.sync_engine, "before_cursor_execute", keep)
+    async with transaction(sessions) as session:
+        await append_batch(session, _messages(chat_id), NOW)
+    event.remove(engine.sync_engine, "before_cursor_execute", keep)
+    assert len(lookups) == 1
+    by_writer = (writer._select_resends, (json.dumps([[chat_id, "customer", "c1"]]),))
+    plans = []
+    async with engine.connect() as conn:
+        for statement, params in [by_writer, *lookups]:
+            rows = await conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", params)
+            plans.append([row[3] for row in rows])
+    await writer.close()
+    for plan in plans:
+        searches = [step for step in plan if "chat_messages" in step or " m " in f"{step} "]
+        assert searches, plan
+        assert all("(chat_id=? AND sender=? AND client_id=?)" in s for s in searches), plan
 
 
 async def test_no_thread_writer_for_an_in_memory_database() -> None:
