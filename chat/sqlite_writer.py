@@ -9,9 +9,10 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import logging
 import sqlite3
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from sqlalchemy import insert
@@ -26,6 +27,18 @@ from chat.transcript_batch import (
     NewMessage,
     StoredMessage,
 )
+from ticketing.db import SQLITE_AUTOCHECKPOINT_PAGES
+
+log = logging.getLogger("chat.transcripts")
+
+# The writer's commits leave the WAL to a checkpointer thread of their own, which copies
+# it back into the database this often, beside the next commits. Inline, SQLite's
+# automatic checkpoint (every 1,000 WAL pages) made one commit in ~45 take 10–17 ms
+# instead of ~1 (its fsyncs): most of SQLite's p99 under load (docs/performance.md).
+# Every connection checkpoints by itself only past SQLITE_AUTOCHECKPOINT_PAGES: by then
+# the checkpointer has copied nearly everything, so that checkpoint is short, and the
+# next commit (usually the writer's own) starts the WAL over from its beginning.
+CHECKPOINT_EVERY_COMMITS = 25
 
 
 class SqliteWriter:
@@ -44,13 +57,19 @@ class SqliteWriter:
     pysqlite's deferred transactions, opens its write transaction at its first write, so
     it never holds a read snapshot that this writer's commit could invalidate
     (tests/chat/test_transcripts.py pins both). Writers wait for each other through
-    SQLite's busy timeout, on their own threads, never on the event loop.
+    SQLite's busy timeout, on their own threads, never on the event loop. A third
+    connection, on a thread of its own, checkpoints the WAL beside the commits
+    (`CHECKPOINT_EVERY_COMMITS`).
     """
 
     def __init__(self, path: str, dialect: Any) -> None:
         self._path = path
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="transcripts")
         self._conn: sqlite3.Connection | None = None
+        self._checkpointer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wal-checkpoint")
+        self._checkpoint_conn: sqlite3.Connection | None = None
+        self._checkpointing: Future[None] | None = None
+        self._commits_unchecked = 0
         table, chats = ChatMessage.__table__, Chat.__table__
         insert_sql = insert(table).compile(dialect=dialect, column_keys=list(STORED_COLUMNS))
         bump_sql = BUMP_COUNTER.compile(dialect=dialect)
@@ -97,15 +116,28 @@ class SqliteWriter:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self._executor, self._append, messages, now)
 
+    async def checkpointed(self) -> None:
+        """Wait for the checkpoint under way, if any (tests; close)."""
+        running = self._checkpointing
+        if running is not None:
+            await asyncio.wrap_future(running)
+
     async def close(self) -> None:
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._executor, self._close)
         self._executor.shutdown(wait=False)
+        await loop.run_in_executor(self._checkpointer, self._close_checkpointer)
+        self._checkpointer.shutdown(wait=False)
 
     def _close(self) -> None:
         if self._conn is not None:
-            self._conn.close()
+            self._conn.close()  # the last connection to close checkpoints what is left
             self._conn = None
+
+    def _close_checkpointer(self) -> None:
+        if self._checkpoint_conn is not None:
+            self._checkpoint_conn.close()
+            self._checkpoint_conn = None
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
@@ -113,8 +145,32 @@ class SqliteWriter:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=ON")
+            conn.execute(f"PRAGMA wal_autocheckpoint={SQLITE_AUTOCHECKPOINT_PAGES}")
             self._conn = conn
         return self._conn
+
+    def _checkpoint_soon(self) -> None:
+        """On the writer's thread, after a commit: every `CHECKPOINT_EVERY_COMMITS`, hand
+        the WAL to the checkpointer, unless it is still at the last one."""
+        self._commits_unchecked += 1
+        if self._commits_unchecked < CHECKPOINT_EVERY_COMMITS:
+            return
+        if self._checkpointing is not None and not self._checkpointing.done():
+            return
+        self._commits_unchecked = 0
+        self._checkpointing = self._checkpointer.submit(self._checkpoint)
+
+    def _checkpoint(self) -> None:
+        """On the checkpointer's thread. PASSIVE never waits for the writer (SQLite lets a
+        checkpoint run beside a write transaction), so no commit waits for this one."""
+        try:
+            if self._checkpoint_conn is None:
+                self._checkpoint_conn = sqlite3.connect(
+                    self._path, isolation_level=None, timeout=30
+                )
+            self._checkpoint_conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        except sqlite3.Error as exc:  # the connections' own checkpoints still bound the WAL
+            log.warning("WAL checkpoint failed: %s", exc)
 
     def _append(
         self, messages: Sequence[NewMessage], now: dt.datetime
@@ -159,6 +215,7 @@ class SqliteWriter:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
+        self._checkpoint_soon()
         return batch.outcome()
 
     @staticmethod

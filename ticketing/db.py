@@ -115,6 +115,7 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute(f"PRAGMA wal_autocheckpoint={SQLITE_AUTOCHECKPOINT_PAGES}")
             cursor.close()
 
         return engine
@@ -128,6 +129,10 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     return engine
 
 
+# WAL pages past which a commit checkpoints by itself (SQLite's default is 1,000). The
+# transcript writer's checkpointer copies the WAL back beside the commits well before
+# that (chat/sqlite_writer.py); a desk without one still keeps its WAL under ~40 MiB.
+SQLITE_AUTOCHECKPOINT_PAGES = 10_000
 # PostgreSQL connections one engine keeps at most (the transcript writer has one more).
 POOL_SIZE = 30
 # A pooled connection idle longer than this is pinged before use (ping_when_idle).
