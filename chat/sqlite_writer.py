@@ -35,10 +35,10 @@ log = logging.getLogger("chat.transcripts")
 # it back into the database this often, beside the next commits. Inline, SQLite's
 # automatic checkpoint (every 1,000 WAL pages) made one commit in ~45 take 10–17 ms
 # instead of ~1 (its fsyncs): most of SQLite's p99 under load (docs/performance.md).
-# Every connection checkpoints by itself only past SQLITE_AUTOCHECKPOINT_PAGES: by then
-# the checkpointer has copied nearly everything, so that checkpoint is short, and the
-# next commit (usually the writer's own) starts the WAL over from its beginning.
-CHECKPOINT_EVERY_COMMITS = 25
+# The commit after the checkpointer's turn copies back the few pages committed while it
+# ran: SQLite starts the WAL over from its beginning only when it is wholly copied back
+# as a write begins, which a checkpoint running beside the commits never leaves it.
+CHECKPOINT_EVERY_COMMITS = 50
 
 
 class SqliteWriter:
@@ -151,11 +151,16 @@ class SqliteWriter:
 
     def _checkpoint_soon(self) -> None:
         """On the writer's thread, after a commit: every `CHECKPOINT_EVERY_COMMITS`, hand
-        the WAL to the checkpointer, unless it is still at the last one."""
+        the WAL to the checkpointer; once it is done, finish its work here."""
+        running = self._checkpointing
+        if running is not None and running.done():
+            self._checkpointing = None
+            # The few pages committed while it ran: this thread is the writer, so no
+            # commit overtakes this copy, and the next commit starts the WAL over.
+            assert self._conn is not None
+            self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
         self._commits_unchecked += 1
-        if self._commits_unchecked < CHECKPOINT_EVERY_COMMITS:
-            return
-        if self._checkpointing is not None and not self._checkpointing.done():
+        if self._commits_unchecked < CHECKPOINT_EVERY_COMMITS or self._checkpointing is not None:
             return
         self._commits_unchecked = 0
         self._checkpointing = self._checkpointer.submit(self._checkpoint)

@@ -129,9 +129,10 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     return engine
 
 
-# WAL pages past which a commit checkpoints by itself (SQLite's default is 1,000). The
-# transcript writer's checkpointer copies the WAL back beside the commits well before
-# that (chat/sqlite_writer.py); a desk without one still keeps its WAL under ~40 MiB.
+# WAL pages past which a commit checkpoints by itself (SQLite's default is 1,000, and
+# that checkpoint's fsyncs hold the commit up). The transcript writer's checkpointer
+# copies the WAL back beside the commits well before (chat/sqlite_writer.py); this
+# bounds the WAL (~40 MiB) where nothing else does.
 SQLITE_AUTOCHECKPOINT_PAGES = 10_000
 # PostgreSQL connections one engine keeps at most (the transcript writer has one more).
 POOL_SIZE = 30

@@ -266,20 +266,28 @@ async def test_the_wal_is_checkpointed_beside_the_writers_commits(
     def line(n: int) -> list[NewMessage]:
         return [NewMessage(chat_id, "customer", 1, "Ana", f"line {n}", f"c{n}")]
 
+    def wal_bytes() -> int:
+        return Path(f"{path}-wal").stat().st_size
+
     try:
         for n in range(2):
             await writer.append(line(n), NOW)
         await writer.checkpointed()
         assert lines_in_the_database_file() == 0
-        await writer.append(line(2), NOW)
+        await writer.append(line(2), NOW)  # the third commit: the checkpointer's turn
         await writer.checkpointed()
         assert lines_in_the_database_file() == 3
-        for n in range(3, 8):
+        await writer.append(line(3), NOW)  # ... and the next commit finishes its work
+        assert lines_in_the_database_file() == 4
+        grown = wal_bytes()
+        for n in range(4, 64):
             await writer.append(line(n), NOW)
-        await writer.checkpointed()
-        assert lines_in_the_database_file() == 6
+            await writer.checkpointed()
+        # Wholly copied back every few commits, the WAL starts over instead of growing.
+        assert wal_bytes() <= grown
+        assert lines_in_the_database_file() >= 61
         async with sessions() as session:
-            assert len(await messages_after(session, chat_id, 0)) == 8
+            assert len(await messages_after(session, chat_id, 0)) == 64
             # The app's engine leaves checkpoints to the checkpointer too: at SQLite's
             # default it would checkpoint in the first commit past 1,000 WAL pages.
             pages = await session.scalar(text("PRAGMA wal_autocheckpoint"))
