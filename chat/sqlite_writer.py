@@ -158,7 +158,10 @@ class SqliteWriter:
             # The few pages committed while it ran: this thread is the writer, so no
             # commit overtakes this copy, and the next commit starts the WAL over.
             assert self._conn is not None
-            self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            try:
+                self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            except sqlite3.Error as exc:  # the batch is committed: it must not fail now
+                log.warning("WAL checkpoint failed: %s", exc)
         self._commits_unchecked += 1
         if self._commits_unchecked < CHECKPOINT_EVERY_COMMITS or self._checkpointing is not None:
             return

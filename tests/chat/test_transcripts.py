@@ -296,6 +296,41 @@ async def test_the_wal_is_checkpointed_beside_the_writers_commits(
     assert pages == SQLITE_AUTOCHECKPOINT_PAGES
 
 
+async def test_a_checkpoint_that_fails_after_a_commit_does_not_fail_its_batch(
+    sqlite_db: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The writer's own checkpoint runs after its COMMIT: the batch is stored, and must be
+    answered as stored (a refusal would have the clients resend what is already there)."""
+    monkeypatch.setattr(sqlite_writer, "CHECKPOINT_EVERY_COMMITS", 1)
+    engine, sessions, (chat_id, _, _) = sqlite_db
+    writer = SqliteWriter.for_engine(engine)
+    assert writer is not None
+
+    class NoCheckpoints:
+        def __init__(self, conn: sqlite3.Connection) -> None:
+            self._conn = conn
+
+        def execute(self, sql: str, *args: Any) -> Any:
+            if "wal_checkpoint" in sql:
+                raise sqlite3.OperationalError("disk I/O error")
+            return self._conn.execute(sql, *args)
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self._conn, name)
+
+    try:
+        await writer.append([NewMessage(chat_id, "customer", 1, "Ana", "one", "c1")], NOW)
+        await writer.checkpointed()
+        writer._conn = NoCheckpoints(writer._connection())  # type: ignore[assignment]
+        stored = await writer.append([NewMessage(chat_id, "customer", 1, "Ana", "two", "c2")], NOW)
+    finally:
+        writer._conn = writer._conn._conn if isinstance(writer._conn, NoCheckpoints) else None
+        await writer.close()
+    assert [(r[0].seq, r[1]) for r in stored] == [(2, True)]  # type: ignore[index]
+    async with sessions() as session:
+        assert [r.body for r in await messages_after(session, chat_id, 0)] == ["one", "two"]
+
+
 async def test_no_thread_writer_for_an_in_memory_database() -> None:
     engine = create_async_engine("sqlite+aiosqlite://")
     try:
