@@ -1,4 +1,4 @@
-"""CPU of the socket edge's two shortcuts (chat/ws_protocol.py), each against what it replaced.
+"""CPU of the socket edge's shortcuts (chat/ws_protocol.py), each against what it replaced.
 
     python -m bench.edge [--frames 20000] [--rounds 4]
 
@@ -9,6 +9,9 @@
 * **Frames in:** a uvloop TCP protocol receiving one short line per loop pass, plain
   (the read-ahead) and with `pause_reading` + `resume_reading` around each (what
   uvicorn's protocol did for every frame). Both ends are in this process.
+* **A desk frame to many sockets:** permessage-deflate's `encode` of one 700-byte
+  `desk_status` frame on socket after socket (as the desk sends it to every widget),
+  deflated once for all (the last message deflated is kept) and deflated per socket.
 
 Process CPU time, alternated in rounds, one loop pass per frame in both variants: the
 end-to-end bench (`bench.run`) cannot resolve a few µs a message on a shared box, so
@@ -22,8 +25,11 @@ import asyncio
 import time
 from typing import Any
 
+from websockets.frames import Frame, Opcode
+
 from bench import event_loop
 from chat.connection import encode
+from chat.ws_protocol import SmallFramesPlain
 from tests.recording_socket import client_on_socket
 
 # A `message` frame as the hub sends it: 80 characters of body.
@@ -42,6 +48,24 @@ FRAME = encode(
     }
 )
 LINE = b"x" * 200 + b"\n"
+# The desk's status as every widget gets it: five services.
+DESK = encode(
+    {
+        "type": "desk_status",
+        "services": [
+            {
+                "id": n,
+                "name": f"Service {n}",
+                "open": True,
+                "available": True,
+                "next_open": None,
+                "waiting": n % 3,
+                "estimated_wait_seconds": 60,
+            }
+            for n in range(5)
+        ],
+    }
+).encode()
 
 
 async def frames_out(frames: int, rounds: int) -> dict[str, list[float]]:
@@ -101,6 +125,25 @@ async def frames_in(frames: int, rounds: int) -> dict[str, list[float]]:
     return figures
 
 
+def desk_to_sockets(frames: int, rounds: int) -> dict[str, list[float]]:
+    sockets = [SmallFramesPlain(True, True, 12, 12, {"memLevel": 5}) for _ in range(frames)]
+    figures: dict[str, list[float]] = {
+        f"a {len(DESK)}-byte desk frame, deflated once for all sockets": [],
+        f"a {len(DESK)}-byte desk frame, deflated per socket": [],
+    }
+    once, each = figures
+    for _ in range(rounds):
+        for name in (each, once):
+            SmallFramesPlain._last_deflated = None
+            start = time.process_time()
+            for socket in sockets:
+                if name == each:
+                    SmallFramesPlain._last_deflated = None
+                socket.encode(Frame(Opcode.TEXT, DESK))
+            figures[name].append((time.process_time() - start) * 1e6 / frames)
+    return figures
+
+
 def _row(name: str, values: list[float]) -> str:
     spread = f"{min(values):.2f}–{max(values):.2f}"
     return f"| {name} | {spread} | {sum(values) / len(values):.2f} |"
@@ -109,7 +152,11 @@ def _row(name: str, values: list[float]) -> str:
 async def main(frames: int, rounds: int) -> None:
     print(f"{frames} frames a variant, {rounds} rounds alternated; CPU µs a frame")
     print("| variant | range | mean |\n|---|---:|---:|")
-    for figures in (await frames_out(frames, rounds), await frames_in(frames, rounds)):
+    for figures in (
+        await frames_out(frames, rounds),
+        await frames_in(frames, rounds),
+        desk_to_sockets(frames, rounds),
+    ):
         for name, values in figures.items():
             print(_row(name, values))
 

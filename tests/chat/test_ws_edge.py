@@ -1,6 +1,7 @@
-"""The socket edge's two shortcuts (chat/ws_protocol.py): a read-ahead of a few frames
-instead of a pause after each, and text written at once when the socket can take it,
-without losing the order of a connection's frames or its back-pressure.
+"""The socket edge's shortcuts (chat/ws_protocol.py): a read-ahead of a few frames
+instead of a pause after each, text written at once when the socket can take it,
+without losing the order of a connection's frames or its back-pressure, and a message
+that many sockets get deflated once.
 
 The protocol runs here on a transport that records what is done to it, with websockets'
 own client protocol on the other end (tests/recording_socket.py), so each step is seen
@@ -10,11 +11,15 @@ as the socket would see it.
 from __future__ import annotations
 
 import asyncio
+import json
+import zlib
 from typing import Any
 
 import pytest
+from websockets.extensions.permessage_deflate import PerMessageDeflate
+from websockets.frames import Frame, Opcode
 
-from chat.ws_protocol import READ_AHEAD_FRAMES, SEND_TEXT_NOW
+from chat.ws_protocol import PLAIN_BELOW_BYTES, READ_AHEAD_FRAMES, SEND_TEXT_NOW, SmallFramesPlain
 from tests.recording_socket import Socket, client_on_socket
 
 
@@ -101,3 +106,42 @@ async def test_a_client_keeps_its_frames_in_order_across_a_paused_socket() -> No
     assert client.closed and client.close_code == 4408
     done.set()
     await settle()
+
+
+def test_a_message_many_sockets_get_is_deflated_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without context takeover a message deflates to the same bytes on every socket with
+    the same settings: the desk's `desk_status`, sent to every widget, is deflated once.
+    Every socket's frame still inflates to the message, and other settings or another
+    message are deflated afresh."""
+    windows: list[int] = []
+    real = zlib.compressobj
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        windows.append(kwargs["wbits"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(zlib, "compressobj", counting)
+    monkeypatch.setattr(SmallFramesPlain, "_last_deflated", None)
+    services = [{"id": n, "name": f"Service {n}", "open": True, "waiting": n} for n in range(9)]
+    desk = json.dumps({"type": "desk_status", "services": services}).encode()
+    assert len(desk) >= PLAIN_BELOW_BYTES
+
+    def socket(window: int) -> SmallFramesPlain:  # as SmallFramesPlainFactory makes them
+        return SmallFramesPlain(True, True, 12, window, {"memLevel": 5})
+
+    def inflated(frame: Frame, window: int) -> bytes:
+        assert frame.rsv1  # marked compressed
+        return bytes(PerMessageDeflate(True, True, window, 12).decode(frame).data)
+
+    sockets = [socket(12) for _ in range(3)] + [socket(10)]  # a client asked for 2^10
+    frames = [s.encode(Frame(Opcode.TEXT, desk)) for s in sockets]
+    assert windows == [-12, -10]
+    assert frames[0].data == frames[1].data == frames[2].data  # the same bytes, deflated once
+    assert [inflated(f, w) for f, w in zip(frames, [12, 12, 12, 10], strict=True)] == [desk] * 4
+
+    changed = desk.replace(b'"waiting": 8', b'"waiting": 7')
+    again = sockets[0].encode(Frame(Opcode.TEXT, changed))
+    assert windows == [-12, -10, -12]
+    assert inflated(again, 12) == changed
+    short = sockets[1].encode(Frame(Opcode.TEXT, b'{"type":"pong"}'))
+    assert (short.data, short.rsv1) == (b'{"type":"pong"}', False)  # small frames go plain
