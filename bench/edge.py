@@ -9,7 +9,7 @@
 * **Frames in:** a uvloop TCP protocol receiving one short line per loop pass, plain
   (the read-ahead) and with `pause_reading` + `resume_reading` around each (what
   uvicorn's protocol did for every frame). Both ends are in this process.
-* **A desk frame to many sockets:** permessage-deflate's `encode` of one 700-byte
+* **A desk frame to many sockets:** permessage-deflate's `encode` of one ~600-byte
   `desk_status` frame on socket after socket (as the desk sends it to every widget),
   deflated once for all (the last message deflated is kept) and deflated per socket.
 

@@ -27,7 +27,7 @@ from chat.transcript_batch import (
     NewMessage,
     StoredMessage,
 )
-from ticketing.db import SQLITE_AUTOCHECKPOINT_PAGES
+from ticketing.db import apply_sqlite_settings
 
 log = logging.getLogger("chat.transcripts")
 
@@ -117,7 +117,7 @@ class SqliteWriter:
         return await loop.run_in_executor(self._executor, self._append, messages, now)
 
     async def checkpointed(self) -> None:
-        """Wait for the checkpoint under way, if any (tests; close)."""
+        """Wait for the checkpoint under way, if any (tests)."""
         running = self._checkpointing
         if running is not None:
             await asyncio.wrap_future(running)
@@ -142,10 +142,7 @@ class SqliteWriter:
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
             conn = sqlite3.connect(self._path, isolation_level=None, timeout=30)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA foreign_keys=ON")
-            conn.execute(f"PRAGMA wal_autocheckpoint={SQLITE_AUTOCHECKPOINT_PAGES}")
+            apply_sqlite_settings(conn)
             self._conn = conn
         return self._conn
 

@@ -112,10 +112,7 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
             cursor = dbapi_connection.cursor()
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.execute("PRAGMA foreign_keys=ON")
-            cursor.execute(f"PRAGMA wal_autocheckpoint={SQLITE_AUTOCHECKPOINT_PAGES}")
+            apply_sqlite_settings(cursor)
             cursor.close()
 
         return engine
@@ -135,6 +132,22 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
 # 2,000 msgs/s; chat/sqlite_writer.py); this bounds the WAL (~16 MiB) where nothing else
 # does, such as a desk busy with tickets and quiet in chat.
 SQLITE_AUTOCHECKPOINT_PAGES = 4_000
+# What every connection that writes the SQLite file needs: the engine's and the
+# transcript writer's own (WAL so readers never block, and both see every commit).
+SQLITE_SETTINGS = (
+    "PRAGMA journal_mode=WAL",
+    "PRAGMA synchronous=NORMAL",
+    "PRAGMA foreign_keys=ON",
+    f"PRAGMA wal_autocheckpoint={SQLITE_AUTOCHECKPOINT_PAGES}",
+)
+
+
+def apply_sqlite_settings(connection: Any) -> None:
+    """`SQLITE_SETTINGS` on a new connection (a `sqlite3` connection or a DB-API cursor)."""
+    for pragma in SQLITE_SETTINGS:
+        connection.execute(pragma)
+
+
 # PostgreSQL connections one engine keeps at most (the transcript writer has one more).
 POOL_SIZE = 30
 # A pooled connection idle longer than this is pinged before use (ping_when_idle).
