@@ -10,7 +10,10 @@ this costs one self-pipe write per period.
 Python's cyclic garbage collector also holds the loop, from inside whatever allocation
 triggers it, and its own work shows in no Python stack; so collections that take as
 long are logged too (`gc.callbacks`), with their generation (2: a full collection,
-which walks every object the process tracks; chat/gc_tuning.py makes them rare).
+which walks every object the process tracks; chat/gc_tuning.py makes them rare), the
+thread that set them off (any thread that allocates may, and the loop waits on the GIL
+meanwhile), and the CPU that thread spent in them: a collection whose CPU is far below
+its length was a thread the machine did not run, not a heap too big to walk.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ class LoopWatch:
         self.stalls = 0  # how many times the loop was held longer than `threshold`
         self.slow_collections = 0  # garbage collections that took as long
         self._gc_started = 0.0
+        self._gc_started_cpu = 0.0
         self._stop = threading.Event()
 
     def start(self) -> None:
@@ -57,14 +61,19 @@ class LoopWatch:
     def _on_gc(self, phase: str, info: dict[str, int]) -> None:
         if phase == "start":
             self._gc_started = time.perf_counter()
+            self._gc_started_cpu = time.thread_time()
             return
         took = time.perf_counter() - self._gc_started
         if took >= self.threshold:
+            cpu = time.thread_time() - self._gc_started_cpu
             self.slow_collections += 1
             log.warning(
-                "garbage collection (generation %d) held the loop for %.0f ms, %d collected",
+                "garbage collection (generation %d) held the loop for %.0f ms "
+                "(%.0f ms of CPU, in thread %s), %d collected",
                 info["generation"],
                 took * 1000,
+                cpu * 1000,
+                threading.current_thread().name,
                 info["collected"],
             )
 

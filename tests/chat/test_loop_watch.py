@@ -69,3 +69,5 @@ async def test_a_slow_garbage_collection_is_logged(caplog: pytest.LogCaptureFixt
         r.getMessage() for r in caplog.records if "garbage collection" in r.getMessage()
     ]
     assert "generation 2" in message and "collected" in message
+    # Whose collection, and how much of it was work: a starved thread shows little CPU.
+    assert "ms of CPU, in thread MainThread" in message
