@@ -9,6 +9,12 @@
 * **Frames in:** a uvloop TCP protocol receiving one short line per loop pass, plain
   (the read-ahead) and with `pause_reading` + `resume_reading` around each (what
   uvicorn's protocol did for every frame). Both ends are in this process.
+* **Frames taken by the app:** the frame loop's wait for the next frame through ASGI
+  (Starlette's `receive`, uvicorn's, `Queue.get`) and through `RECEIVE_NOW` (at once,
+  or one future): CPU a frame, and the tracked objects a waiting socket holds that are
+  younger than its last frame, which is what a young garbage collection walks for
+  each socket that spoke since the last one (docs/performance.md, "Garbage collection
+  at 5,000 open chats"). The client's framing of each frame is in both figures.
 * **A desk frame to many sockets:** permessage-deflate's `encode` of one ~600-byte
   `desk_status` frame on socket after socket (as the desk sends it to every widget),
   deflated once for all (the last message deflated is kept) and deflated per socket.
@@ -22,15 +28,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
+import logging
 import time
 from typing import Any
 
+from starlette.websockets import WebSocket
 from websockets.frames import Frame, Opcode
 
 from bench import event_loop
 from chat.connection import encode
-from chat.ws_protocol import SmallFramesPlain
-from tests.recording_socket import client_on_socket
+from chat.ws_protocol import RECEIVE_NOW, SmallFramesPlain
+from tests.recording_socket import Socket, client_on_socket
 
 # A `message` frame as the hub sends it: 80 characters of body.
 FRAME = encode(
@@ -125,6 +134,69 @@ async def frames_in(frames: int, rounds: int) -> dict[str, list[float]]:
     return figures
 
 
+ASGI, DIRECT = "through ASGI's receive", "through RECEIVE_NOW"
+
+
+async def _taking_socket(direct: bool, taken: list[int]) -> Socket:
+    """An accepted socket whose app takes frames for ever, as the frame loop does."""
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        websocket = WebSocket(scope, receive, send)
+        await websocket.accept()
+        receive_now = scope["extensions"][RECEIVE_NOW] if direct else websocket.receive
+        while True:
+            event = receive_now()
+            if type(event) is not dict:
+                event = await event
+            if event["type"] == "websocket.disconnect":
+                return
+            taken.append(1)
+
+    socket = Socket(app)
+    for _ in range(5):
+        await asyncio.sleep(0)
+    socket.frames_from_server()
+    return socket
+
+
+async def frames_taken(frames: int, rounds: int, sockets: int = 500) -> dict[str, list[float]]:
+    logging.getLogger("uvicorn.error").setLevel(logging.WARNING)  # a line per socket opened
+    figures: dict[str, list[float]] = {
+        f"a frame taken {ASGI}": [],
+        f"a frame taken {DIRECT}": [],
+        f"young objects a waiting socket holds, {ASGI}": [],
+        f"young objects a waiting socket holds, {DIRECT}": [],
+    }
+    for _ in range(rounds):
+        for way, direct in ((ASGI, False), (DIRECT, True)):
+            taken: list[int] = []
+            socket = await _taking_socket(direct, taken)
+            start = time.process_time()
+            for _ in range(frames):
+                socket.send_from_client("x" * 80)
+                await asyncio.sleep(0)
+            await asyncio.sleep(0)
+            figures[f"a frame taken {way}"].append((time.process_time() - start) * 1e6 / frames)
+            assert len(taken) == frames, (way, len(taken))
+            many = [await _taking_socket(direct, taken) for _ in range(sockets)]
+            gc.collect()
+            gc.disable()  # what each socket's next wait leaves in the young generation
+            try:
+                for one in many:
+                    one.send_from_client("x" * 80)
+                for _ in range(5):
+                    await asyncio.sleep(0)
+                young = len(gc.get_objects(0)) - 1  # the list itself
+            finally:
+                gc.enable()
+            figures[f"young objects a waiting socket holds, {way}"].append(young / sockets)
+            for one in [socket, *many]:
+                one.server.connection_lost(None)
+            for _ in range(5):
+                await asyncio.sleep(0)
+    return figures
+
+
 def desk_to_sockets(frames: int, rounds: int) -> dict[str, list[float]]:
     sockets = [SmallFramesPlain(True, True, 12, 12, {"memLevel": 5}) for _ in range(frames)]
     figures: dict[str, list[float]] = {
@@ -155,6 +227,7 @@ async def main(frames: int, rounds: int) -> None:
     for figures in (
         await frames_out(frames, rounds),
         await frames_in(frames, rounds),
+        await frames_taken(frames, rounds),
         desk_to_sockets(frames, rounds),
     ):
         for name, values in figures.items():

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sqlalchemy.exc import DBAPIError, OperationalError
-from starlette.websockets import WebSocket, WebSocketDisconnect
+from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
 from chat.auth import origin_allowed
 from chat.connection import Client
@@ -34,6 +34,7 @@ from chat.protocol import (
 from chat.ratelimit import TokenBucket
 from chat.runtime import Runtime
 from chat.transcripts import NewMessage, TranscriptWriter
+from chat.ws_protocol import RECEIVE_NOW
 
 log = logging.getLogger("chat.ws")
 
@@ -80,11 +81,16 @@ async def run_socket(
     settings = runtime.settings
     limits = Limits(settings.max_frame_bytes, settings.max_message_chars)
     bucket = TokenBucket(settings.rate_messages_per_second, settings.rate_burst, time.monotonic())
+    extensions = websocket.scope.get("extensions") or {}
+    # The next ASGI event, or an awaitable of it: our protocol's shortcut (one future),
+    # else Starlette's `receive` (a test client, another server).
+    next_event: Callable[[], Any] = extensions.get(RECEIVE_NOW) or websocket.receive
     client.start()
     try:
         try:
             async with asyncio.timeout(HELLO_TIMEOUT_SECONDS):
-                raw = await _receive(websocket)
+                event = next_event()
+                raw = _payload(websocket, event if type(event) is dict else await event)
         except TimeoutError:
             client.send(error_frame(NotHelloFirst()))
             client.close(WS_1008_POLICY_VIOLATION)
@@ -106,7 +112,9 @@ async def run_socket(
             while not client.closed:
                 idle.waiting()
                 try:
-                    raw = await _receive(websocket)
+                    event = next_event()
+                    if type(event) is not dict:  # nothing waiting: wait for it, inline
+                        event = await event
                 except asyncio.CancelledError:
                     if not idle.expired:
                         raise
@@ -114,6 +122,7 @@ async def run_socket(
                     client.close(WS_4000_IDLE)
                     return
                 idle.heard()
+                raw = _payload(websocket, event)
                 if raw is _CLOSED:
                     return
                 if not bucket.allow(time.monotonic()):
@@ -201,9 +210,11 @@ def _stored(
 _CLOSED = object()
 
 
-async def _receive(websocket: WebSocket) -> str | bytes | object:
-    message = await websocket.receive()
+def _payload(websocket: WebSocket, message: dict[str, Any]) -> str | bytes | object:
+    """A received ASGI event's text or bytes, or `_CLOSED`."""
     if message["type"] == "websocket.disconnect":
+        # What Starlette's `receive` would note, had the event come through it.
+        websocket.client_state = WebSocketState.DISCONNECTED
         return _CLOSED
     if message.get("text") is not None:
         return message["text"]

@@ -3,6 +3,9 @@ instead of a pause after each, text written at once when the socket can take it,
 without losing the order of a connection's frames or its back-pressure, and a message
 that many sockets get deflated once.
 
+Frames are also taken without ASGI's coroutines: at once when one waits, else through
+one future.
+
 The protocol runs here on a transport that records what is done to it, with websockets'
 own client protocol on the other end (tests/recording_socket.py), so each step is seen
 as the socket would see it.
@@ -19,7 +22,13 @@ import pytest
 from websockets.extensions.permessage_deflate import PerMessageDeflate
 from websockets.frames import Frame, Opcode
 
-from chat.ws_protocol import PLAIN_BELOW_BYTES, READ_AHEAD_FRAMES, SEND_TEXT_NOW, SmallFramesPlain
+from chat.ws_protocol import (
+    PLAIN_BELOW_BYTES,
+    READ_AHEAD_FRAMES,
+    RECEIVE_NOW,
+    SEND_TEXT_NOW,
+    SmallFramesPlain,
+)
 from tests.recording_socket import Socket, client_on_socket
 
 
@@ -54,6 +63,50 @@ async def test_reading_pauses_only_when_the_app_is_a_read_ahead_behind() -> None
     await settle()
     assert taken == [f"frame {n}" for n in range(READ_AHEAD_FRAMES)] + ["one more"]
     assert socket.transport.pauses == 1
+
+
+async def test_the_next_frame_is_taken_at_once_or_through_one_future() -> None:
+    closing = asyncio.Event()
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await receive()  # websocket.connect
+        await send({"type": "websocket.accept"})
+        await closing.wait()  # the test takes the frames, as the frame loop would
+
+    socket = Socket(app)
+    await settle()
+    socket.frames_from_server()
+    receive_now = socket.server.scope["extensions"][RECEIVE_NOW]
+
+    socket.send_from_client("a")
+    socket.send_from_client("b")
+    assert receive_now() == {"type": "websocket.receive", "text": "a"}  # waiting: at once
+    assert receive_now() == {"type": "websocket.receive", "text": "b"}
+    waiter = receive_now()  # nothing waits: a future the next frame resolves
+    assert isinstance(waiter, asyncio.Future) and not waiter.done()
+    socket.send_from_client("c")
+    assert waiter.done() and waiter.result() == {"type": "websocket.receive", "text": "c"}
+
+    # A reader that stopped waiting (its task cancelled: the idle deadline) loses nothing.
+    gone = receive_now()
+    gone.cancel()
+    socket.send_from_client("d")
+    assert receive_now() == {"type": "websocket.receive", "text": "d"}
+
+    # The read-ahead holds as for ASGI's receive: paused a read-ahead behind, read again
+    # once every frame is taken.
+    for n in range(READ_AHEAD_FRAMES):
+        socket.send_from_client(f"frame {n}")
+    assert socket.transport.pauses == 1
+    taken = [receive_now()["text"] for _ in range(READ_AHEAD_FRAMES)]
+    assert taken == [f"frame {n}" for n in range(READ_AHEAD_FRAMES)]
+    assert socket.transport.resumes == 1
+
+    waiter = receive_now()
+    socket.server.connection_lost(None)  # the peer went away while the app waited
+    assert waiter.result()["type"] == "websocket.disconnect"
+    closing.set()
+    await settle()
 
 
 async def test_text_is_written_at_once_only_while_the_socket_can_take_it() -> None:
