@@ -22,11 +22,20 @@ import gc
 # history"). Still 14 times fewer young collections than the default, which is what
 # keeps full collections away at 5,000 open chats.
 YOUNG_THRESHOLD = 10_000
+# Young collections between middle ones (CPython's default: 10). A middle collection
+# walks everything the young ones promoted since the last: while 5,000 chats arrived,
+# ten young collections' worth took 35-80 ms, and the one left pending when the
+# arrivals stopped came minutes later, in the middle of the messaging, at 150-300 ms
+# (young collections grow rare once the heap stops growing). Every second young
+# collection keeps each middle one about as short as a young one (30-35 ms), with
+# no middle collection left over when a burst ends (docs/performance.md, "Garbage
+# collection at 5,000 open chats").
+MIDDLE_THRESHOLD = 2
 
 
 def tune_for_serving() -> None:
     """Call once the application is built, before it takes connections."""
     gc.collect()
     gc.freeze()  # what exists now lives as long as the process: never walk it again
-    _, middle, old = gc.get_threshold()
-    gc.set_threshold(YOUNG_THRESHOLD, middle, old)
+    _, _, old = gc.get_threshold()
+    gc.set_threshold(YOUNG_THRESHOLD, MIDDLE_THRESHOLD, old)
