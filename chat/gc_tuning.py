@@ -22,20 +22,26 @@ import gc
 # history"). Still 14 times fewer young collections than the default, which is what
 # keeps full collections away at 5,000 open chats.
 YOUNG_THRESHOLD = 10_000
-# Young collections between middle ones (CPython's default: 10). A middle collection
+# Young collections between middle ones (CPython's default: 10, so a middle collection
+# comes in place of every twelfth young one; here every fourth). A middle collection
 # walks everything the young ones promoted since the last: while 5,000 chats arrived,
-# ten young collections' worth took 35-80 ms, and the one left pending when the
-# arrivals stopped came minutes later, in the middle of the messaging, at 150-300 ms
-# (young collections grow rare once the heap stops growing). Every second young
-# collection keeps each middle one about as short as a young one (30-35 ms), with
-# no middle collection left over when a burst ends (docs/performance.md, "Garbage
-# collection at 5,000 open chats").
+# twelve young collections' worth took 35-100 ms, and the one left pending when the
+# arrivals stopped came minutes later, in the middle of the messaging (young collections
+# grow rare once the heap stops growing), with the arrivals' tail: 313 ms in one run.
+# Every fourth, none reached 30 ms during the arrivals, and one in the messaging walks
+# about what a young one does (docs/performance.md, "Garbage collection at 5,000 open
+# chats").
 MIDDLE_THRESHOLD = 2
+# Middle collections between the turns of a full one (CPython's default: 10; at its
+# turn a full collection runs only if the heap grew by a quarter since the last). 32
+# keeps the turns ~130 collections apart, as the defaults did (11 x 12; here 33 x 4):
+# at 10, 5,000 arrivals brought three full collections instead of one (1.1 s in all,
+# not 0.6).
+OLD_THRESHOLD = 32
 
 
 def tune_for_serving() -> None:
     """Call once the application is built, before it takes connections."""
     gc.collect()
     gc.freeze()  # what exists now lives as long as the process: never walk it again
-    _, _, old = gc.get_threshold()
-    gc.set_threshold(YOUNG_THRESHOLD, MIDDLE_THRESHOLD, old)
+    gc.set_threshold(YOUNG_THRESHOLD, MIDDLE_THRESHOLD, OLD_THRESHOLD)

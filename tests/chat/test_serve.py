@@ -71,9 +71,9 @@ def test_the_garbage_collector_tuning_itself() -> None:
     """In a process of its own: freezing is for a whole serving process, not the suite's."""
     code = (
         "import gc; from chat.gc_tuning import tune_for_serving, "
-        "YOUNG_THRESHOLD, MIDDLE_THRESHOLD; "
+        "YOUNG_THRESHOLD, MIDDLE_THRESHOLD, OLD_THRESHOLD; "
         "import chat.app; tune_for_serving(); "
-        "print(gc.get_threshold()[:2] == (YOUNG_THRESHOLD, MIDDLE_THRESHOLD), "
+        "print(gc.get_threshold() == (YOUNG_THRESHOLD, MIDDLE_THRESHOLD, OLD_THRESHOLD), "
         "gc.get_freeze_count() > 10_000)"
     )
     done = subprocess.run(
