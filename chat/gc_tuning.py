@@ -28,9 +28,9 @@ YOUNG_THRESHOLD = 10_000
 # twelve young collections' worth took 35-100 ms, and the one left pending when the
 # arrivals stopped came minutes later, in the middle of the messaging (young collections
 # grow rare once the heap stops growing), with the arrivals' tail: 313 ms in one run.
-# Every fourth, none reached 30 ms during the arrivals, and one in the messaging walks
-# about what a young one does (docs/performance.md, "Garbage collection at 5,000 open
-# chats").
+# Every fourth, at most four a run reached 30 ms during the arrivals (30-45 ms), and
+# one in the messaging walks about what a young one does (docs/performance.md,
+# "Garbage collection at 5,000 open chats").
 MIDDLE_THRESHOLD = 2
 # Middle collections between the turns of a full one (CPython's default: 10; at its
 # turn a full collection runs only if the heap grew by a quarter since the last). 32

@@ -35,8 +35,8 @@ is waiting, else one future the protocol resolves with it. Through ASGI, every w
 a frame was four coroutines deep (our receive, Starlette's, uvicorn's, `Queue.get`),
 all made afresh for each frame. Besides their CPU, at 5,000 open chats those waits were
 most of what a young garbage collection walks (each connection's wait is younger than
-the last collection), and their length (docs/performance.md, "Garbage collection at
-5,000 open chats").
+the last collection), and so most of how long it holds the loop (docs/performance.md,
+"Garbage collection at 5,000 open chats").
 """
 
 from __future__ import annotations
