@@ -39,7 +39,7 @@ from websockets.frames import Frame, Opcode
 from bench import event_loop
 from chat.connection import encode
 from chat.ws_protocol import RECEIVE_NOW, SmallFramesPlain
-from tests.recording_socket import Socket, client_on_socket
+from tests.recording_socket import Socket, client_on_socket, settle
 
 # A `message` frame as the hub sends it: 80 characters of body.
 FRAME = encode(
@@ -153,8 +153,7 @@ async def _taking_socket(direct: bool, taken: list[int]) -> Socket:
             taken.append(1)
 
     socket = Socket(app)
-    for _ in range(5):
-        await asyncio.sleep(0)
+    await settle()
     socket.frames_from_server()
     return socket
 
@@ -184,16 +183,14 @@ async def frames_taken(frames: int, rounds: int, sockets: int = 500) -> dict[str
             try:
                 for one in many:
                     one.send_from_client("x" * 80)
-                for _ in range(5):
-                    await asyncio.sleep(0)
+                await settle()
                 young = len(gc.get_objects(0)) - 1  # the list itself
             finally:
                 gc.enable()
             figures[f"young objects a waiting socket holds, {way}"].append(young / sockets)
             for one in [socket, *many]:
                 one.server.connection_lost(None)
-            for _ in range(5):
-                await asyncio.sleep(0)
+            await settle()
     return figures
 
 

@@ -20,6 +20,12 @@ from chat.connection import Client
 from chat.ws_protocol import DeskWebSocketProtocol
 
 
+async def settle() -> None:
+    """Let the socket's tasks run what the last step set off (a few loop passes)."""
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
 class RecordingTransport(asyncio.Transport):
     def __init__(self) -> None:
         super().__init__()

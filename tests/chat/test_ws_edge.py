@@ -29,12 +29,7 @@ from chat.ws_protocol import (
     SEND_TEXT_NOW,
     SmallFramesPlain,
 )
-from tests.recording_socket import Socket, client_on_socket
-
-
-async def settle() -> None:
-    for _ in range(5):
-        await asyncio.sleep(0)
+from tests.recording_socket import Socket, client_on_socket, settle
 
 
 async def test_reading_pauses_only_when_the_app_is_a_read_ahead_behind() -> None:
