@@ -90,7 +90,9 @@ async def run_socket(
         try:
             async with asyncio.timeout(HELLO_TIMEOUT_SECONDS):
                 event = next_event()
-                raw = _payload(websocket, event if type(event) is dict else await event)
+                if type(event) is not dict:
+                    event = await event
+                raw = _payload(websocket, event)
         except TimeoutError:
             client.send(error_frame(NotHelloFirst()))
             client.close(WS_1008_POLICY_VIOLATION)
