@@ -3,15 +3,18 @@
     python -m bench.sqlite_layers
 
 The same transaction (read a counter, bump it, insert a row: the shape of storing a
-chat message) run 1,000 times three ways, CPU time of the whole process (all threads):
+chat message) run 1,000 times four ways, CPU time of the whole process (all threads):
 
 * `sqlite3` directly, in this thread;
-* SQLAlchemy Core on the `sqlite+aiosqlite` engine, as the app runs it: every DBAPI
-  call (cursor, execute, fetch, close, commit) is a hop to aiosqlite's thread and back;
+* SQLAlchemy Core on the `sqlite+aiosqlite` engine: every DBAPI call (cursor, execute,
+  fetch, close, commit) is a hop to aiosqlite's thread and back (the app until
+  2026-11-24);
+* SQLAlchemy Core on the app's engine today, `sqlite3` on the event loop
+  (ticketing/sqlite_inline.py);
 * the same three statements handed to aiosqlite's thread in ONE hop.
 
-The gap between the first and the second is what the per-message hot path pays
-for the async stack, not for SQLite; the third shows how much one hop costs.
+The gap between the first and the second is what the async stack's thread hops cost,
+not SQLite; between the first and the third, what SQLAlchemy Core itself costs.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
+
+from ticketing.sqlite_inline import inline_url
 
 N = 1000
 SCHEMA = (
@@ -53,10 +58,11 @@ def direct(path: str) -> float:
     return (time.process_time() - cpu) * 1e6 / N
 
 
-async def through_sqlalchemy(path: str) -> tuple[float, float]:
-    engine = create_async_engine(f"sqlite+aiosqlite:///{path}", pool_size=1, max_overflow=0)
+async def through_sqlalchemy(url: str) -> float:
+    engine = create_async_engine(url, pool_size=1, max_overflow=0)
     async with engine.begin() as conn:
         await conn.execute(text("PRAGMA journal_mode=WAL"))
+        await conn.execute(text("PRAGMA synchronous=NORMAL"))
         for statement in SCHEMA:
             await conn.execute(text(statement))
     cpu = time.process_time()
@@ -66,7 +72,17 @@ async def through_sqlalchemy(path: str) -> tuple[float, float]:
             await conn.execute(text(BUMP))
             await conn.execute(text(INSERT))
     layered = (time.process_time() - cpu) * 1e6 / N
+    await engine.dispose()
+    return layered
 
+
+async def in_one_hop(path: str) -> float:
+    engine = create_async_engine(f"sqlite+aiosqlite:///{path}", pool_size=1, max_overflow=0)
+    async with engine.begin() as conn:
+        await conn.execute(text("PRAGMA journal_mode=WAL"))
+        await conn.execute(text("PRAGMA synchronous=NORMAL"))
+        for statement in SCHEMA:
+            await conn.execute(text(statement))
     async with engine.connect() as conn:
         raw = await conn.get_raw_connection()
         aio: Any = raw.driver_connection  # aiosqlite.Connection
@@ -83,7 +99,13 @@ async def through_sqlalchemy(path: str) -> tuple[float, float]:
             await aio._execute(work)  # private: run one function on aiosqlite's thread
         one_hop = (time.process_time() - cpu) * 1e6 / N
     await engine.dispose()
-    return layered, one_hop
+    return one_hop
+
+
+async def measure(tmp: str) -> tuple[float, float, float]:
+    layered = await through_sqlalchemy(f"sqlite+aiosqlite:///{tmp}/layered.db")
+    inline = await through_sqlalchemy(inline_url(f"sqlite:///{tmp}/inline.db"))
+    return layered, inline, await in_one_hop(f"{tmp}/one-hop.db")
 
 
 def main() -> None:
@@ -92,13 +114,14 @@ def main() -> None:
         try:
             import uvloop
 
-            layered, one_hop = uvloop.run(through_sqlalchemy(f"{tmp}/layered.db"))
+            layered, inline, one_hop = uvloop.run(measure(tmp))
         except ImportError:
-            layered, one_hop = asyncio.run(through_sqlalchemy(f"{tmp}/layered.db"))
+            layered, inline, one_hop = asyncio.run(measure(tmp))
     print("| one transaction (read, update, insert, commit) | CPU µs |")
     print("|---|---:|")
     print(f"| sqlite3 directly | {raw:,.0f} |")
-    print(f"| SQLAlchemy Core + aiosqlite (as the app runs it) | {layered:,.0f} |")
+    print(f"| SQLAlchemy Core + aiosqlite | {layered:,.0f} |")
+    print(f"| SQLAlchemy Core + sqlite3 on the loop (as the app runs it) | {inline:,.0f} |")
     print(f"| the same statements in one aiosqlite hop | {one_hop:,.0f} |")
 
 

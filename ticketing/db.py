@@ -25,6 +25,8 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.sql.elements import ColumnElement
 
+from ticketing.sqlite_inline import inline_url
+
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -99,9 +101,11 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     if url.startswith("sqlite"):
         # SQLite allows one writer. One pooled connection serialises this process's
         # transactions instead of failing with "database is locked"; SQLite is the
-        # single-process deployment (use PostgreSQL for several processes).
+        # single-process deployment (use PostgreSQL for several processes). Its
+        # statements run on the event loop, without aiosqlite's thread hops
+        # (ticketing/sqlite_inline.py).
         engine = create_async_engine(
-            url,
+            inline_url(url),
             echo=echo,
             pool_size=1,
             max_overflow=0,

@@ -1,0 +1,153 @@
+"""The SQLite engine runs `sqlite3` on the event loop (ticketing/sqlite_inline.py).
+
+SQLite only, by nature: PostgreSQL's driver is asyncpg. The rest of the suite runs every
+SQLite storage test through this dialect; these pin what is particular to it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import event, exc, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.util import greenlet_spawn
+
+from ticketing import db
+from ticketing.sqlite_inline import DRIVER, InlineCursor
+
+
+@pytest.fixture
+async def engine(tmp_path: Path) -> Any:
+    engine = db.create_engine(f"sqlite:///{tmp_path / 'inline.db'}")
+    async with engine.begin() as connection:
+        await connection.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY, body TEXT)"))
+        await connection.execute(text("INSERT INTO t (body) VALUES ('a'), ('b'), ('c')"))
+    yield engine
+    await engine.dispose()
+
+
+def _file(engine: AsyncEngine) -> str:
+    assert engine.url.database
+    return engine.url.database
+
+
+async def test_every_statement_runs_on_the_loops_own_thread(engine: AsyncEngine) -> None:
+    threads: list[int] = []
+
+    @event.listens_for(engine.sync_engine, "before_cursor_execute")
+    def _where(*_: Any) -> None:
+        threads.append(threading.get_ident())
+
+    assert engine.dialect.driver == DRIVER
+    async with engine.begin() as connection:
+        assert await connection.scalar(text("SELECT count(*) FROM t")) == 3
+        await connection.execute(text("UPDATE t SET body = 'z' WHERE id = 1"))
+    assert threads and set(threads) == {threading.get_ident()}
+
+
+async def test_a_half_read_result_holds_no_read_snapshot(engine: AsyncEngine) -> None:
+    """Rows are read whole as the statement runs: a result the caller reads one row of
+    must not keep a snapshot open, or the transcript writer's checkpoints could never
+    copy the WAL back (and a later write would fail on a stale snapshot)."""
+    async with engine.connect() as connection:
+        result = await connection.execute(text("SELECT body FROM t ORDER BY id"))
+        assert result.fetchone() == ("a",)
+        other = sqlite3.connect(_file(engine))
+        try:
+            other.execute("INSERT INTO t (body) VALUES ('d')")
+            other.commit()
+            busy, _, _ = other.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        finally:
+            other.close()
+        assert busy == 0  # nobody reads an old snapshot: the WAL was copied back whole
+        assert result.fetchall() == [("b",), ("c",)]
+        assert await connection.scalar(text("SELECT count(*) FROM t")) == 4
+
+
+async def test_a_write_waits_for_another_writer_then_lands(engine: AsyncEngine) -> None:
+    """The only other writer is the transcript writer's thread: SQLite's busy handler
+    waits for its commit (on the loop's thread, about a millisecond in practice)."""
+    locked, release = threading.Event(), threading.Event()
+
+    def hold_the_write_lock() -> None:
+        other = sqlite3.connect(_file(engine), isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        other.execute("INSERT INTO t (body) VALUES ('from the writer')")
+        locked.set()
+        release.wait(5)
+        other.execute("COMMIT")
+        other.close()
+
+    writer = threading.Thread(target=hold_the_write_lock)
+    writer.start()
+    assert locked.wait(5)
+    threading.Timer(0.2, release.set).start()
+    async with engine.begin() as connection:
+        await connection.execute(text("INSERT INTO t (body) VALUES ('from the app')"))
+    writer.join(5)
+    async with engine.connect() as connection:
+        rows = (await connection.execute(text("SELECT body FROM t WHERE id > 3"))).all()
+    assert sorted(rows) == [("from the app",), ("from the writer",)]
+
+
+async def test_a_failed_statement_rolls_its_transaction_back(engine: AsyncEngine) -> None:
+    with pytest.raises(exc.IntegrityError):
+        async with engine.begin() as connection:
+            await connection.execute(text("INSERT INTO t (id, body) VALUES (10, 'kept?')"))
+            await connection.execute(text("INSERT INTO t (id, body) VALUES (1, 'duplicate')"))
+    async with engine.connect() as connection:
+        assert await connection.scalar(text("SELECT count(*) FROM t")) == 3
+
+
+async def test_sessions_queue_for_the_one_connection_without_blocking_the_loop(
+    engine: AsyncEngine,
+) -> None:
+    """One pooled connection: a second transaction waits for the first by awaiting the
+    pool, so the loop goes on (a timer fires) while the first is open."""
+    sessions = db.create_sessionmaker(engine)
+    order: list[str] = []
+    ticked = asyncio.Event()
+
+    async def first() -> None:
+        async with db.transaction(sessions) as session:
+            await session.execute(text("INSERT INTO t (body) VALUES ('first')"))
+            order.append("first wrote")
+            await ticked.wait()  # the transaction stays open across an await
+            order.append("first commits")
+
+    async def second() -> None:
+        await asyncio.sleep(0)
+        async with db.transaction(sessions) as session:
+            seen = await session.scalar(text("SELECT count(*) FROM t WHERE body = 'first'"))
+            order.append(f"second saw {seen} committed")
+            await session.execute(text("INSERT INTO t (body) VALUES ('second')"))
+
+    asyncio.get_running_loop().call_later(0.05, ticked.set)
+    await asyncio.gather(first(), second())
+    assert order == ["first wrote", "first commits", "second saw 1 committed"]
+    async with engine.connect() as connection:
+        assert await connection.scalar(text("SELECT count(*) FROM t")) == 5
+
+
+async def test_the_cursor_reads_like_a_dbapi_cursor(tmp_path: Path) -> None:
+    """fetchone, fetchmany, iteration and fetchall share one buffer, as SQLAlchemy's
+    result objects expect of a DBAPI cursor."""
+    connection = sqlite3.connect(tmp_path / "plain.db")
+    cursor = InlineCursor(connection.cursor())
+
+    def read() -> list[Any]:
+        cursor.execute("CREATE TABLE n (v INT)")
+        cursor.executemany("INSERT INTO n VALUES (?)", [(v,) for v in range(6)])
+        assert cursor.rowcount == 6
+        cursor.execute("SELECT v FROM n ORDER BY v")
+        return [cursor.fetchone(), cursor.fetchmany(2), next(iter(cursor)), cursor.fetchall()]
+
+    assert await greenlet_spawn(read) == [(0,), [(1,), (2,)], (3,), [(4,), (5,)]]
+    assert cursor.fetchone() is None and cursor.fetchmany() == []
+    cursor.close()
+    connection.close()
