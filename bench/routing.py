@@ -1,12 +1,13 @@
 """Routing under a rush: customers arriving at a fixed rate, agents taking and ending chats.
 
 `python -m bench.routing [--rate 100] [--seconds 30] [--agents 50] [--capacity 10]
-[--processes 1] [--history 20000] [--py-spy RAW]`
+[--processes 1] [--history 20000] [--sqlite] [--py-spy RAW]`
 
 Issue #3's target: 100 customers a second for a minute with 50 agents → p99
 arrival-to-offer < 100 ms and no agent ever over capacity. One `python -m chat serve`
 (or `--processes N`, joined by a private Redis) on its own PostgreSQL (free port;
-routing takes the advisory lock as in production).
+routing takes the advisory lock as in production), or with `--sqlite` on a SQLite
+file of its own (one process, the single-process deployment).
 Each customer connects, says `hello`, then `start_chat` — *arrival* is the moment
 `start_chat` is sent, *offer* the moment the agent's console reads the `offer`
 (one `perf_counter`, one process). Agent bots accept at once and end each chat
@@ -103,35 +104,61 @@ async def _capacity_sampler(url: str, stop: asyncio.Event, worst: list[int]) -> 
 # it. On an empty database PostgreSQL plans each prepared statement for an empty table
 # (a sequential scan) and keeps that plan until autovacuum first analyzes the table, a
 # minute or more later, which no running desk sees (docs/performance.md).
-_HISTORY = text(
+_COLUMNS = (
     "INSERT INTO chats (customer_id, service_id, state, subject, customer_name, agent_id, "
     "declined_agent_ids, queued_at, created_at, accepted_at, ended_at, "
     "last_customer_activity_at, last_seq, survey, customer_delivered_seq, customer_read_seq, "
     "agent_delivered_seq, agent_read_seq) "
-    "SELECT :customer, :service, 'ended', 'Earlier', 'Earlier customer', "
+)
+_HISTORY_POSTGRES = text(
+    _COLUMNS + "SELECT :customer, :service, 'ended', 'Earlier', 'Earlier customer', "
     "agents[1 + g % cardinality(agents)], '[]', t, t, t, t, t, 1, 'none', 0, 0, 0, 0 "
     "FROM generate_series(1, :count) AS g, "
     "LATERAL (SELECT now() - g * interval '30 seconds' AS t) AS at, "
     "(SELECT array_agg(id ORDER BY id) AS agents FROM agents) AS a"
 )
+# The same on SQLite, times written as SQLAlchemy writes them there (six-digit fraction),
+# each chat with a customer of its own, as on a real desk: SQLite's statistics keep only
+# an average per index, so one customer with 20,000 chats would make every lookup by
+# customer look like a read of the whole table (PostgreSQL keeps that customer apart as
+# a most common value). They are the customers after `:customer`.
+_RECURSIVE = "WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < :count) "
+_CUSTOMERS_SQLITE = text(
+    _RECURSIVE + "INSERT INTO customers (name, lang, created_at) "
+    "SELECT 'Earlier customer ' || n, 'en', :now FROM g"
+)
+_HISTORY_SQLITE = text(
+    _RECURSIVE + ", a AS (SELECT id, row_number() OVER (ORDER BY id) - 1 AS k, "
+    "count(*) OVER () AS total FROM agents) "
+    + _COLUMNS
+    + "SELECT :customer + n, :service, 'ended', 'Earlier', 'Earlier customer', a.id, '[]', "
+    "t, t, t, t, t, 1, 'none', 0, 0, 0, 0 FROM "
+    "(SELECT n, strftime('%Y-%m-%d %H:%M:%S', 'now', '-' || (n * 30) || ' seconds') "
+    "|| '.000000' AS t FROM g) AS at JOIN a ON a.k = at.n % a.total"
+)
 
 
 async def _with_history(url: str, service_id: int, count: int) -> None:
     """`count` ended chats spread over the agents, then ANALYZE."""
-    from ticketing.db import create_engine
+    from ticketing.db import create_engine, utcnow
 
     engine = create_engine(url)
+    sqlite = engine.dialect.name == "sqlite"
+    history = _HISTORY_SQLITE if sqlite else _HISTORY_POSTGRES
     try:
         async with engine.begin() as connection:
             customer = await connection.scalar(
                 text(
                     "INSERT INTO customers (name, lang, created_at) "
-                    "VALUES ('Earlier customer', 'en', now()) RETURNING id"
-                )
+                    "VALUES ('Earlier customer', 'en', :now) RETURNING id"
+                ),
+                {"now": utcnow()},
             )
+            if count and sqlite:
+                await connection.execute(_CUSTOMERS_SQLITE, {"count": count, "now": utcnow()})
             if count:
                 await connection.execute(
-                    _HISTORY, {"customer": customer, "service": service_id, "count": count}
+                    history, {"customer": customer, "service": service_id, "count": count}
                 )
         async with engine.connect() as connection:
             autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
@@ -149,11 +176,12 @@ async def run(
     py_spy: Path | None = None,
     processes: int = 1,
     history: int = 20_000,
+    sqlite: bool = False,
 ) -> str:
     """With `processes` > 1 they are joined by a private Redis, and agents and customers
     are spread over them in turn (py-spy, if asked, watches the first)."""
-    async with cluster(processes, agents + 1, capacity, redis=processes > 1) as c:
-        await _with_history(c.pg.url, c.service_id, history)
+    async with cluster(processes, agents + 1, capacity, redis=processes > 1, sqlite=sqlite) as c:
+        await _with_history(c.database_url, c.service_id, history)
         procs = [p for p in c.procs if p is not None]
         proc = procs[0]
         offers: dict[str, float] = {}
@@ -167,7 +195,7 @@ async def run(
         await asyncio.sleep(1.5)
         stop = asyncio.Event()
         worst: list[int] = []
-        sampler = asyncio.create_task(_capacity_sampler(c.pg.url, stop, worst))
+        sampler = asyncio.create_task(_capacity_sampler(c.database_url, stop, worst))
         arrived: dict[str, float] = {}
         n = int(rate * seconds)
         failures = 0
@@ -209,7 +237,7 @@ async def run(
         waits = sorted((offers[name] - t) * 1000 for name, t in arrived.items() if name in offers)
         windows = _p99_by_window(arrived, offers, t0, seconds)
         return (
-            f"routing bench: {stamp()}\n"
+            f"routing bench: {stamp()}, {'SQLite' if sqlite else 'PostgreSQL'}\n"
             f"{n} customers at {rate:g}/s for {seconds:g} s over {processes} process(es), "
             f"{agents} agents × capacity "
             f"{capacity}, chats ended {hold:g} s after accept, {history:,} ended chats before\n"
@@ -221,8 +249,9 @@ async def run(
             f"(> 0 would be an agent over capacity)\n"
             f"server CPU (all processes) {100 * cpu / wall:.0f} % of a core over {wall:.0f} s "
             f"({1000 * cpu / max(n, 1):.1f} ms per chat lifecycle); the generator "
-            f"{100 * gen / wall:.0f} %, PostgreSQL {100 * pg / wall:.0f} % of a core "
-            "(2 cores in all)\n"
+            f"{100 * gen / wall:.0f} %"
+            + ("" if sqlite else f", PostgreSQL {100 * pg / wall:.0f} %")
+            + " of a core (2 cores in all)\n"
             f"the generator's collector paused for the arrivals: {held.mb:.0f} MiB more held"
         ) + profile
 
@@ -241,6 +270,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--history", type=int, default=20_000, help="ended chats in the database beforehand"
     )
+    parser.add_argument("--sqlite", action="store_true", help="a SQLite file, not PostgreSQL")
     args = parser.parse_args(argv)
     print(
         event_loop.run(
@@ -253,6 +283,7 @@ def main(argv: list[str] | None = None) -> None:
                 args.py_spy,
                 args.processes,
                 args.history,
+                args.sqlite,
             )
         )
     )

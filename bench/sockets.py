@@ -139,7 +139,7 @@ async def run(
     async with cluster(1, agents, capacity, redis=False, settings=settings) as c:
         proc = c.procs[0]
         assert proc is not None
-        engine = create_engine(c.pg.url)
+        engine = create_engine(c.database_url)
         try:
             sessions = create_sessionmaker(engine)
             from ticketing.models import Agent as AgentRow

@@ -3,7 +3,9 @@
 Every service a fault scenario stops, kills or restarts is started here, by us, on a
 free port (`tests/faults/services.py`), so no scenario ever touches the machine's
 shared Redis or PostgreSQL. The app processes are the real CLI (`python -m chat
-serve`) sharing one database and one bus, as a multi-process deployment runs.
+serve`) sharing one database and one bus, as a multi-process deployment runs. A bench
+that measures rather than breaks may ask for a SQLite file instead (one process, the
+single-process deployment).
 """
 
 from __future__ import annotations
@@ -29,15 +31,23 @@ from tests.faults.services import OwnPostgres, OwnRedis, own_postgres, own_redis
 class Cluster:
     """What a scenario may break: `pg`, `redis` and the app processes `procs[i]`."""
 
-    pg: OwnPostgres
+    pg: OwnPostgres | None  # None: a SQLite file in `workdir`
     redis: OwnRedis | None
     workdir: Path
     env: dict[str, str]
     ports: list[int]
+    database_url: str = ""
     service_id: int = 0
     logins: list[tuple[str, str]] = field(default_factory=list)
     procs: list[Process | None] = field(default_factory=list)
     restarts: int = 0
+
+    @property
+    def postgres(self) -> OwnPostgres:
+        """The PostgreSQL a scenario stops or reads; there is none on SQLite."""
+        if self.pg is None:
+            raise RuntimeError("this cluster runs on a SQLite file: no PostgreSQL")
+        return self.pg
 
     @property
     def origin(self) -> str:
@@ -88,17 +98,23 @@ async def cluster(
     capacity: int = 10,
     redis: bool = True,
     settings: dict[str, str] | None = None,
+    sqlite: bool = False,
 ) -> AsyncIterator[Cluster]:
-    """Own PostgreSQL (+ Redis), migrated and seeded, and `processes` app processes."""
+    """Own PostgreSQL (or, with `sqlite`, a SQLite file) (+ Redis), migrated and
+    seeded, and `processes` app processes."""
+    if sqlite and processes != 1:
+        raise ValueError("SQLite serves one process; use PostgreSQL for several")
     raise_fd_limit()
     workdir = Path(tempfile.mkdtemp(prefix="chatdesk-faults-"))
     try:
-        async with own_postgres() as pg, contextlib.AsyncExitStack() as stack:
+        async with contextlib.AsyncExitStack() as stack:
+            pg = None if sqlite else await stack.enter_async_context(own_postgres())
+            database_url = f"sqlite:///{workdir / 'desk.db'}" if pg is None else pg.url
             bus = await stack.enter_async_context(own_redis()) if redis else None
             ports = [free_port() for _ in range(processes)]
             tag = secrets.token_hex(4)
             extra = {
-                "DATABASE_URL": pg.url,
+                "DATABASE_URL": database_url,
                 "SECRET_KEY": f"faults-{tag}-{secrets.token_hex(24)}",
                 "HOST": "127.0.0.1",
                 "PUBLIC_URL": f"http://127.0.0.1:{ports[0]}",
@@ -123,7 +139,7 @@ async def cluster(
                     "--capacity", str(capacity), "--tag", tag]  # fmt: skip
             out = await asyncio.to_thread(_run, argv, {**env, "AGENT_PASSWORD": password}, workdir)
             seeded = json.loads(out.strip().splitlines()[-1])
-            c = Cluster(pg, bus, workdir, env, ports, procs=[None] * processes)
+            c = Cluster(pg, bus, workdir, env, ports, database_url, procs=[None] * processes)
             c.service_id = int(seeded["service_id"])
             c.logins = [(email, password) for email in seeded["emails"]]
             try:

@@ -114,7 +114,7 @@ async def main(profile: str) -> Report:
                     v.agent.ended_event(v.chat_id).set()
         for peer in stage.peers:
             await peer.stop()
-        stage.notes.extend(await _tickets(c.pg.url, [v.chat_id for v in convs if v.chat_id]))
+        stage.notes.extend(await _tickets(c.database_url, [v.chat_id for v in convs if v.chat_id]))
         stage.notes.append(
             f"kills {len(kill_after)} at {min(kill_after, default=0):.2f}–"
             f"{max(kill_after, default=0):.2f} s after both sides pressed end"

@@ -20,7 +20,7 @@ PROFILES = {
 
 def chaos(down_seconds: float) -> object:
     async def run(stage: Stage) -> None:
-        pg = stage.cluster.pg
+        pg = stage.cluster.postgres
         await asyncio.sleep(max(0.0, (stage.load.talk_seconds - down_seconds) / 2))
         await asyncio.to_thread(pg.stop)
         stage.counts["postgres stopped"] += 1

@@ -382,7 +382,7 @@ async def judge(name: str, load: Load, stage: Stage, seconds: float) -> Report:
                 run.agent_ended.set()
         runs.append(run)
     all_acked = {cid for p in stage.peers for cid in p.acked}
-    verification = await verify(stage.cluster.pg.url, runs, all_acked)
+    verification = await verify(stage.cluster.database_url, runs, all_acked)
     changed = await _agents_changed(stage)
     resumes = [s for p in stage.peers for s in p.resume_seconds]
     return Report(
@@ -424,7 +424,7 @@ async def _agents_changed(stage: Stage) -> int:
     first = {c.chat_id: c.first_agent_id for c in stage.conversations if c.chat_id is not None}
     if not first:
         return 0
-    engine = create_engine(stage.cluster.pg.url)
+    engine = create_engine(stage.cluster.database_url)
     try:
         async with create_sessionmaker(engine)() as session:
             query = text("SELECT id, agent_id FROM chats WHERE id IN :ids").bindparams(
