@@ -61,6 +61,15 @@ _OFFER = returning_snapshot(
 )
 
 
+# Chats still waiting for an agent (queued, or offered and not yet accepted) since
+# before `since`: through the partial index of unanswered chats (migration 0009), which
+# holds only those, however long the desk's history.
+UNANSWERED_SINCE = select(Chat.id).where(
+    Chat.state.in_((constant(ChatState.WAITING), constant(ChatState.OFFERED))),
+    Chat.created_at <= bindparam("since"),
+)
+
+
 class Dispatcher:
     def __init__(self, service: ChatService) -> None:
         self.service = service
@@ -186,10 +195,8 @@ class Dispatcher:
             ).all()
             too_long = list(
                 await session.scalars(
-                    select(Chat.id).where(
-                        Chat.state.in_((constant(ChatState.WAITING), constant(ChatState.OFFERED))),
-                        Chat.created_at <= now - dt.timedelta(seconds=settings.max_wait_seconds),
-                    )
+                    UNANSWERED_SINCE,
+                    {"since": now - dt.timedelta(seconds=settings.max_wait_seconds)},
                 )
             )
             silent = list(

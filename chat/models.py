@@ -17,6 +17,8 @@ from ticketing.db import Base, UTCDateTime, utcnow
 from ticketing.models import _enum
 
 ACTIVE_ONLY = f"state = '{ChatState.ACTIVE.value}'"
+OFFERED_ONLY = f"state = '{ChatState.OFFERED.value}'"
+UNANSWERED_ONLY = f"state IN ('{ChatState.WAITING.value}', '{ChatState.OFFERED.value}')"
 
 
 class Chat(Base):
@@ -61,6 +63,21 @@ class Chat(Base):
             "agent_id",
             postgresql_where=text(ACTIVE_ONLY),
             sqlite_where=text(ACTIVE_ONLY),
+        ),
+        # … and its offers awaiting an answer: `offered_agent_id`'s own index holds every
+        # chat ever made, which SQLite's statistics make it read whole (migration 0009).
+        Index(
+            "ix_chats_offered_agent",
+            "offered_agent_id",
+            postgresql_where=text(OFFERED_ONLY),
+            sqlite_where=text(OFFERED_ONLY),
+        ),
+        # The sweep's chats left waiting too long (chat/dispatcher.py, UNANSWERED_SINCE).
+        Index(
+            "ix_chats_unanswered",
+            "created_at",
+            postgresql_where=text(UNANSWERED_ONLY),
+            sqlite_where=text(UNANSWERED_ONLY),
         ),
     )
 

@@ -2,8 +2,12 @@
 (chat/desk.py).
 
 Every pass counts each agent's open chats. An agent with a year of ended chats must not
-make that count read the year: the count goes through the partial index of active chats
-(`ix_chats_active_agent`, migration 0008), on both databases.
+make that count read the year: the count goes through the partial indexes of active
+chats and of offers (`ix_chats_active_agent`, `ix_chats_offered_agent`, migrations 0008
+and 0009), on both databases, and so does the sweep's read of chats left waiting too
+long (`ix_chats_unanswered`), with the statistics a desk has once analyzed: on SQLite
+they say that an index on a column most chats hold NULL or 'ended' in finds the whole
+table, and without the partial indexes each read scanned it.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from sqlalchemy import insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from chat.desk import available_agents, open_chats_of_agent
+from chat.dispatcher import UNANSWERED_SINCE
 from chat.models import AgentConnection, AgentPresence, Chat
 from chat.seed import create_agent
 from chat.states import ChatState
@@ -75,22 +80,47 @@ async def test_an_agents_open_chats_are_counted_from_the_active_ones_only(
         await session.execute(text("ANALYZE"))  # the planner knows most chats are ended
         plan = await _plan_as_run(session, count, agent_id)
     assert "ix_chats_active_agent" in plan, plan
+    # The offers through a partial index (PostgreSQL may take the unanswered chats' one),
+    # not `offered_agent_id`'s own, which holds every chat ever made.
+    assert "ix_chats_offered_agent" in plan or "ix_chats_unanswered" in plan, plan
+    assert not _reads_the_whole_table(plan), plan
 
 
-async def _plan_as_run(session: AsyncSession, statement: Any, agent_id: int) -> str:
+async def test_the_sweep_finds_chats_left_waiting_without_reading_the_history(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    async with transaction(sessions) as session:
+        await _agent_with_history(session)
+    since = dt.datetime(2026, 11, 25, tzinfo=dt.UTC)
+    async with sessions() as session:
+        assert list(await session.scalars(UNANSWERED_SINCE, {"since": since})) == []
+        await session.execute(text("ANALYZE"))
+        plan = await _plan_as_run(session, UNANSWERED_SINCE, since)
+    assert "ix_chats_unanswered" in plan, plan
+    assert not _reads_the_whole_table(plan), plan
+
+
+def _reads_the_whole_table(plan: str) -> bool:
+    return "SCAN chats" in plan or "Seq Scan on chats" in plan
+
+
+async def _plan_as_run(session: AsyncSession, statement: Any, value: Any) -> str:
     """The plan of `statement` as the application runs it: compiled by its driver, the
     agent's id a parameter. On PostgreSQL, the generic plan: asyncpg prepares every
     statement, and from its sixth run PostgreSQL may plan it once for any parameter
     value. A state sent as a parameter (`state = $1`) then cannot use the index of
-    active chats, and every routing pass read each agent's whole history."""
+    active chats, and every routing pass read each agent's whole history. `value` is
+    the statement's one parameter (an agent's id, a time)."""
     sql = str(statement.compile(session.bind))
     connection = await session.connection()
     if session.bind.dialect.name != "postgresql":
-        rows = await connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", (agent_id,))
+        parameter = value if isinstance(value, int) else value.isoformat()
+        rows = await connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", (parameter,))
         return "\n".join(str(row) for row in rows)
+    literal = f"{value:d}" if isinstance(value, int) else f"'{value.isoformat()}'::timestamptz"
     await connection.exec_driver_sql("SET plan_cache_mode = force_generic_plan")
-    await connection.exec_driver_sql(f"PREPARE counted AS {sql}")
-    rows = await connection.exec_driver_sql(f"EXPLAIN EXECUTE counted({agent_id:d})")
+    await connection.exec_driver_sql(f"PREPARE planned AS {sql}")
+    rows = await connection.exec_driver_sql(f"EXPLAIN EXECUTE planned({literal})")
     return "\n".join(str(row) for row in rows)
 
 
