@@ -110,7 +110,7 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
             pool_size=1,
             max_overflow=0,
             pool_timeout=60,
-            connect_args={"timeout": 30},
+            connect_args={"timeout": SQLITE_BUSY_SECONDS},
         )
 
         @event.listens_for(engine.sync_engine, "connect")
@@ -130,6 +130,12 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     return engine
 
 
+# How long the engine's statement waits for another connection's write lock before it
+# fails with "database is locked". It waits on the event loop (ticketing/sqlite_inline.py),
+# holding every socket of the process: the transcript writer's commits hold the lock for
+# about a millisecond, a `chat mail` or CLI process on the same file for a few; anything
+# longer had better fail one request than stall all of them.
+SQLITE_BUSY_SECONDS = 5.0
 # WAL pages past which a commit checkpoints by itself (SQLite's default is 1,000, and
 # that checkpoint's fsyncs hold the commit up). The transcript writer's checkpointer
 # copies the WAL back beside the commits well before (every 50 commits: ~1,100 pages at

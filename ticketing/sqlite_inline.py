@@ -15,7 +15,10 @@ Why it may block the loop: SQLite waits for a lock held by another connection th
 its busy handler, on the calling thread. The only other writer in the process is the
 transcript writer (chat/sqlite_writer.py), on its own thread, whose commit holds the
 lock for about a millisecond and never waits for the loop; with WAL, reads never wait.
-A second process writing the same file is not a supported deployment (use PostgreSQL).
+Another process on the same file (`chat mail`, a CLI command) holds it for a few; one
+that holds it longer fails the waiting statement after `SQLITE_BUSY_SECONDS`
+(ticketing/db.py) rather than holding the loop. Several `serve` processes on one file
+are not a supported deployment (use PostgreSQL).
 """
 
 from __future__ import annotations

@@ -95,6 +95,34 @@ async def test_a_write_waits_for_another_writer_then_lands(engine: AsyncEngine) 
     assert sorted(rows) == [("from the app",), ("from the writer",)]
 
 
+async def test_a_lock_held_past_the_busy_timeout_fails_one_statement_not_the_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another process holding the write lock for long (not the transcript writer's
+    millisecond) fails the waiting statement after `SQLITE_BUSY_SECONDS`, with SQLite's
+    own error, instead of holding the loop, and so every socket, for as long."""
+    monkeypatch.setattr(db, "SQLITE_BUSY_SECONDS", 0.2)
+    engine = db.create_engine(f"sqlite:///{tmp_path / 'busy.db'}")
+    async with engine.begin() as connection:
+        await connection.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY, body TEXT)"))
+    other = sqlite3.connect(_file(engine), isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    try:
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(exc.OperationalError, match="database is locked"):
+            async with engine.begin() as connection:
+                await connection.execute(text("INSERT INTO t (body) VALUES ('waited')"))
+        assert asyncio.get_running_loop().time() - started < 2
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    async with engine.begin() as connection:  # the lock gone, the next write lands
+        await connection.execute(text("INSERT INTO t (body) VALUES ('after')"))
+    async with engine.connect() as connection:
+        assert (await connection.execute(text("SELECT body FROM t"))).all() == [("after",)]
+    await engine.dispose()
+
+
 async def test_a_failed_statement_rolls_its_transaction_back(engine: AsyncEngine) -> None:
     with pytest.raises(exc.IntegrityError):
         async with engine.begin() as connection:
