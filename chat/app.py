@@ -48,6 +48,7 @@ def create_app(
         app.state.runtime = runtime
         app.state.ticketing = TicketingContext(
             sessions=runtime.sessions,
+            scans=runtime.scans,
             clock=runtime.clock,
             authenticate_agent=http_api.agent_principal,
             authenticate_customer=customer_authenticator(runtime.sessions, runtime.clock),

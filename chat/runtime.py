@@ -26,7 +26,7 @@ from chat.settings import Settings
 from chat.transcripts import TranscriptWriter
 from chat.widget_settings import WidgetSettingsCache
 from ticketing.clock import Clock, SystemClock
-from ticketing.db import create_engine, create_sessionmaker
+from ticketing.db import create_engine, create_scan_engine, create_sessionmaker
 from ticketing.mail_out import MailSettings, attach
 
 
@@ -36,6 +36,9 @@ class Runtime:
     clock: Clock
     engine: AsyncEngine
     sessions: async_sessionmaker[AsyncSession]
+    # Reads that may scan a table (ticket search): `sessions` itself on PostgreSQL, a
+    # thread's read-only connection on SQLite (ticketing.db.create_scan_engine).
+    scans: async_sessionmaker[AsyncSession]
     bus: Bus
     writer: TranscriptWriter
     service: ChatService
@@ -61,6 +64,11 @@ class Runtime:
         stack.push_async_callback(engine.dispose)
         try:
             sessions = create_sessionmaker(engine)
+            scan_engine = create_scan_engine(engine)
+            scans = sessions
+            if scan_engine is not None:
+                stack.push_async_callback(scan_engine.dispose)
+                scans = create_sessionmaker(scan_engine)
             attach(sessions, MailSettings.from_settings(settings))  # for the email listener
             bus = Bus(settings.redis_url or None, prefix=settings.bus_prefix)
             await bus.connect()
@@ -91,6 +99,7 @@ class Runtime:
             clock=clock,
             engine=engine,
             sessions=sessions,
+            scans=scans,
             bus=bus,
             writer=writer,
             service=service,

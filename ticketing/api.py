@@ -51,6 +51,8 @@ Authenticate = Callable[[Request, bool], Awaitable[Principal]]
 @dataclass(frozen=True)
 class TicketingContext:
     sessions: async_sessionmaker[AsyncSession]
+    # Reads that may scan a table, the ticket search (chat.runtime.Runtime.scans).
+    scans: async_sessionmaker[AsyncSession]
     clock: Clock
     authenticate_agent: Authenticate
     authenticate_customer: Authenticate
@@ -142,7 +144,7 @@ async def list_tickets(request: Request) -> Response:
     breached = params.get("breached")
     if breached not in (None, "", "true", "false"):
         raise BadRequest("'breached' must be true or false.")
-    async with ctx.sessions() as session:
+    async with ctx.scans() as session:
         page = await views.search_tickets(
             session,
             principal,

@@ -136,6 +136,37 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
 # about a millisecond, a `chat mail` or CLI process on the same file for a few; anything
 # longer had better fail one request than stall all of them.
 SQLITE_BUSY_SECONDS = 5.0
+
+
+def create_scan_engine(engine: AsyncEngine) -> AsyncEngine | None:
+    """For a SQLite file, an engine of its own for reads that may read a whole table (a
+    ticket search matches words inside every message): on aiosqlite's thread, where
+    `sqlite3` releases the GIL while SQLite works, so the event loop, and every socket on
+    it, goes on. The app's engine runs on the loop (ticketing/sqlite_inline.py), where a
+    search over a year of messages would hold them all for its length. Read-only
+    (`query_only`); WAL lets it read beside every writer. None for PostgreSQL, whose
+    server does the reading while the loop waits on the socket, and for a database in
+    memory, which is private to its connection."""
+    url = engine.url
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    scans = create_async_engine(
+        f"sqlite+aiosqlite:///{url.database}",
+        pool_size=1,
+        max_overflow=0,
+        pool_timeout=60,
+        connect_args={"timeout": 30},
+    )
+
+    @event.listens_for(scans.sync_engine, "connect")
+    def _read_only(dbapi_connection: Any, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA query_only=ON")
+        cursor.close()
+
+    return scans
+
+
 # WAL pages past which a commit checkpoints by itself (SQLite's default is 1,000, and
 # that checkpoint's fsyncs hold the commit up). The transcript writer's checkpointer
 # copies the WAL back beside the commits well before (every 50 commits: ~1,100 pages at

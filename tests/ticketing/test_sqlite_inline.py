@@ -1,7 +1,9 @@
-"""The SQLite engine runs `sqlite3` on the event loop (ticketing/sqlite_inline.py).
+"""The SQLite engine runs `sqlite3` on the event loop (ticketing/sqlite_inline.py), and
+reads that may scan a table run beside it (`ticketing.db.create_scan_engine`).
 
-SQLite only, by nature: PostgreSQL's driver is asyncpg. The rest of the suite runs every
-SQLite storage test through this dialect; these pin what is particular to it.
+SQLite only, by nature (PostgreSQL's driver is asyncpg), but for the last test, which
+checks both backends' search. The rest of the suite runs every SQLite storage test
+through this dialect; these pin what is particular to it.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +20,8 @@ from sqlalchemy import event, exc, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.util import greenlet_spawn
 
+from tests.support import LiveDesk
+from tests.ticketing.test_api import agent_http
 from ticketing import db
 from ticketing.sqlite_inline import DRIVER, InlineCursor
 
@@ -179,3 +184,65 @@ async def test_the_cursor_reads_like_a_dbapi_cursor(tmp_path: Path) -> None:
     assert cursor.fetchone() is None and cursor.fetchmany() == []
     cursor.close()
     connection.close()
+
+
+async def test_a_read_that_scans_runs_beside_the_loop_and_never_writes(tmp_path: Path) -> None:
+    """`create_scan_engine`: reads that may read a whole table (a ticket search) go
+    through aiosqlite's thread, so a long one leaves the loop, and every socket, free."""
+    engine = db.create_engine(f"sqlite:///{tmp_path / 'scans.db'}")
+    async with engine.begin() as connection:
+        await connection.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY, body TEXT)"))
+        await connection.execute(text("INSERT INTO t (body) VALUES ('a')"))
+    scans = db.create_scan_engine(engine)
+    assert scans is not None and scans.dialect.driver == "aiosqlite"
+
+    @event.listens_for(scans.sync_engine, "connect")
+    def _slow_function(dbapi_connection: Any, _record: Any) -> None:
+        def slow(value: str) -> str:
+            time.sleep(0.3)  # SQLite at work on a long scan: the GIL is released
+            return value
+
+        dbapi_connection.create_function("slow", 1, slow)
+
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.01)
+            ticks += 1
+
+    counting = asyncio.create_task(ticker())
+    try:
+        async with db.create_sessionmaker(scans)() as session:
+            assert await session.scalar(text("SELECT slow(body) FROM t")) == "a"
+        assert ticks >= 10  # the loop turned while SQLite worked (~30 ticks in 0.3 s)
+        with pytest.raises(exc.OperationalError, match="readonly"):
+            async with db.create_sessionmaker(scans)() as session:
+                await session.execute(text("INSERT INTO t (body) VALUES ('no')"))
+    finally:
+        counting.cancel()
+        await scans.dispose()
+        await engine.dispose()
+
+
+async def test_the_ticket_search_reads_through_the_scan_engine(desk: LiveDesk) -> None:
+    """On SQLite the agents' ticket list and search use `Runtime.scans`; on PostgreSQL
+    there is no second engine (the server reads, the loop only waits on a socket)."""
+    runtime = desk.runtime
+    if runtime.engine.dialect.name == "postgresql":
+        assert runtime.scans is runtime.sessions
+        return
+    scan_engine: AsyncEngine = runtime.scans.kw["bind"]
+    assert scan_engine is not runtime.engine and scan_engine.dialect.driver == "aiosqlite"
+    read: list[str] = []
+
+    @event.listens_for(scan_engine.sync_engine, "before_cursor_execute")
+    def _seen(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+        read.append(statement)
+
+    bea = await desk.agent("Bea", online=False)
+    async with agent_http(desk, bea) as http:
+        found = await http.get("/api/tickets", params={"q": "invoice"})
+    assert found.status_code == 200, found.text
+    assert any("FROM tickets" in statement for statement in read), read
