@@ -72,6 +72,8 @@ class Chat(Base):
             postgresql_where=text(OFFERED_ONLY),
             sqlite_where=text(OFFERED_ONLY),
         ),
+        # The desk's average wait reads the last hour's accepted chats (chat/desk.py).
+        Index("ix_chats_accepted_at", "accepted_at"),
         # The sweep's chats left waiting too long (chat/dispatcher.py, UNANSWERED_SINCE).
         Index(
             "ix_chats_unanswered",

@@ -4,10 +4,11 @@
 Every pass counts each agent's open chats. An agent with a year of ended chats must not
 make that count read the year: the count goes through the partial indexes of active
 chats and of offers (`ix_chats_active_agent`, `ix_chats_offered_agent`, migrations 0008
-and 0009), on both databases, and so does the sweep's read of chats left waiting too
-long (`ix_chats_unanswered`), with the statistics a desk has once analyzed: on SQLite
-they say that an index on a column most chats hold NULL or 'ended' in finds the whole
-table, and without the partial indexes each read scanned it.
+and 0009), on both databases, and so do the sweep's read of chats left waiting too
+long (`ix_chats_unanswered`) and the desk's average wait (`ix_chats_accepted_at`, 0010),
+with the statistics a desk has once analyzed: on SQLite they say that an index on a
+column most chats hold NULL or 'ended' in finds the whole table, and without these
+indexes each read scanned it.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 from sqlalchemy import insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from chat.desk import available_agents, open_chats_of_agent
+from chat.desk import RECENTLY_ACCEPTED, available_agents, open_chats_of_agent
 from chat.dispatcher import UNANSWERED_SINCE
 from chat.models import AgentConnection, AgentPresence, Chat
 from chat.seed import create_agent
@@ -100,27 +101,47 @@ async def test_the_sweep_finds_chats_left_waiting_without_reading_the_history(
     assert not _reads_the_whole_table(plan), plan
 
 
+async def test_the_desks_average_wait_reads_the_last_hour_only(
+    sessions: async_sessionmaker[AsyncSession],
+) -> None:
+    """Every 10 s the desk averages the last hour's waits: along `accepted_at`'s index
+    (migration 0010), never through the history."""
+    async with transaction(sessions) as session:
+        await _agent_with_history(session)
+    since = dt.datetime(2026, 11, 24, 8, tzinfo=dt.UTC)
+    async with sessions() as session:
+        await session.execute(text("ANALYZE"))
+        plan = await _plan_as_run(session, RECENTLY_ACCEPTED, since)
+    assert "ix_chats_accepted_at" in plan, plan
+    assert not _reads_the_whole_table(plan), plan
+
+
 def _reads_the_whole_table(plan: str) -> bool:
     return "SCAN chats" in plan or "Seq Scan on chats" in plan
 
 
 async def _plan_as_run(session: AsyncSession, statement: Any, value: Any) -> str:
-    """The plan of `statement` as the application runs it: compiled by its driver, the
-    agent's id a parameter. On PostgreSQL, the generic plan: asyncpg prepares every
+    """The plan of `statement` as the application runs it: compiled by its driver, its
+    values parameters. On PostgreSQL, the generic plan: asyncpg prepares every
     statement, and from its sixth run PostgreSQL may plan it once for any parameter
     value. A state sent as a parameter (`state = $1`) then cannot use the index of
     active chats, and every routing pass read each agent's whole history. `value` is
-    the statement's one parameter (an agent's id, a time)."""
-    sql = str(statement.compile(session.bind))
+    the statement's one open parameter (an agent's id, a time); the others (a LIMIT)
+    keep the values the statement gives them."""
+    compiled = statement.compile(session.bind)
+    given = {name: value if bound is None else bound for name, bound in compiled.params.items()}
+    values = [given[name] for name in compiled.positiontup or ()]
     connection = await session.connection()
     if session.bind.dialect.name != "postgresql":
-        parameter = value if isinstance(value, int) else value.isoformat()
-        rows = await connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}", (parameter,))
+        parameters = tuple(v if isinstance(v, int) else v.isoformat() for v in values)
+        rows = await connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}", parameters)
         return "\n".join(str(row) for row in rows)
-    literal = f"{value:d}" if isinstance(value, int) else f"'{value.isoformat()}'::timestamptz"
+    literals = ", ".join(
+        f"{v:d}" if isinstance(v, int) else f"'{v.isoformat()}'::timestamptz" for v in values
+    )
     await connection.exec_driver_sql("SET plan_cache_mode = force_generic_plan")
-    await connection.exec_driver_sql(f"PREPARE planned AS {sql}")
-    rows = await connection.exec_driver_sql(f"EXPLAIN EXECUTE planned({literal})")
+    await connection.exec_driver_sql(f"PREPARE planned AS {compiled}")
+    rows = await connection.exec_driver_sql(f"EXPLAIN EXECUTE planned({literals})")
     return "\n".join(str(row) for row in rows)
 
 
