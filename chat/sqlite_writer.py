@@ -27,7 +27,7 @@ from chat.transcript_batch import (
     NewMessage,
     StoredMessage,
 )
-from ticketing.db import apply_sqlite_settings
+from ticketing.db import apply_sqlite_settings, sqlite_file
 
 log = logging.getLogger("chat.transcripts")
 
@@ -105,10 +105,8 @@ class SqliteWriter:
     def for_engine(cls, engine: AsyncEngine) -> SqliteWriter | None:
         """A writer for a file-backed SQLite engine; None otherwise (an in-memory database
         is private to its connection, and PostgreSQL needs no thread)."""
-        url = engine.url
-        if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
-            return None
-        return cls(url.database, engine.sync_engine.dialect)
+        path = sqlite_file(engine)
+        return None if path is None else cls(path, engine.sync_engine.dialect)
 
     async def append(
         self, messages: Sequence[NewMessage], now: dt.datetime

@@ -138,6 +138,15 @@ def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
 SQLITE_BUSY_SECONDS = 5.0
 
 
+def sqlite_file(engine: AsyncEngine) -> str | None:
+    """The file of a SQLite engine; None for PostgreSQL and for a database in memory
+    (private to its connection, so no second connection can share it)."""
+    url = engine.url
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return None
+    return url.database
+
+
 def create_scan_engine(engine: AsyncEngine) -> AsyncEngine | None:
     """For a SQLite file, an engine of its own for reads that may read a whole table (a
     ticket search matches words inside every message): on aiosqlite's thread, where
@@ -147,11 +156,11 @@ def create_scan_engine(engine: AsyncEngine) -> AsyncEngine | None:
     (`query_only`); WAL lets it read beside every writer. None for PostgreSQL, whose
     server does the reading while the loop waits on the socket, and for a database in
     memory, which is private to its connection."""
-    url = engine.url
-    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+    path = sqlite_file(engine)
+    if path is None:
         return None
     scans = create_async_engine(
-        f"sqlite+aiosqlite:///{url.database}",
+        f"sqlite+aiosqlite:///{path}",
         pool_size=1,
         max_overflow=0,
         pool_timeout=60,
