@@ -26,7 +26,7 @@ import time
 from typing import Any
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from ticketing.sqlite_inline import inline_url
 
@@ -58,13 +58,19 @@ def direct(path: str) -> float:
     return (time.process_time() - cpu) * 1e6 / N
 
 
-async def through_sqlalchemy(url: str) -> float:
+async def _engine_with_schema(url: str) -> AsyncEngine:
+    """One pooled connection, WAL and synchronous=NORMAL as the app has them, the tables."""
     engine = create_async_engine(url, pool_size=1, max_overflow=0)
     async with engine.begin() as conn:
         await conn.execute(text("PRAGMA journal_mode=WAL"))
         await conn.execute(text("PRAGMA synchronous=NORMAL"))
         for statement in SCHEMA:
             await conn.execute(text(statement))
+    return engine
+
+
+async def through_sqlalchemy(url: str) -> float:
+    engine = await _engine_with_schema(url)
     cpu = time.process_time()
     for _ in range(N):
         async with engine.begin() as conn:
@@ -77,12 +83,7 @@ async def through_sqlalchemy(url: str) -> float:
 
 
 async def in_one_hop(path: str) -> float:
-    engine = create_async_engine(f"sqlite+aiosqlite:///{path}", pool_size=1, max_overflow=0)
-    async with engine.begin() as conn:
-        await conn.execute(text("PRAGMA journal_mode=WAL"))
-        await conn.execute(text("PRAGMA synchronous=NORMAL"))
-        for statement in SCHEMA:
-            await conn.execute(text(statement))
+    engine = await _engine_with_schema(f"sqlite+aiosqlite:///{path}")
     async with engine.connect() as conn:
         raw = await conn.get_raw_connection()
         aio: Any = raw.driver_connection  # aiosqlite.Connection

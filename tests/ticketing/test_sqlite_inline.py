@@ -37,8 +37,9 @@ async def engine(tmp_path: Path) -> Any:
 
 
 def _file(engine: AsyncEngine) -> str:
-    assert engine.url.database
-    return engine.url.database
+    path = db.sqlite_file(engine)
+    assert path is not None
+    return path
 
 
 async def test_every_statement_runs_on_the_loops_own_thread(engine: AsyncEngine) -> None:
