@@ -61,6 +61,10 @@ class Bus:
         self._subs: dict[str, dict[Subscription, None]] = {}  # ordered sets of handlers
         self._upstream: set[str] = set()  # subscribed, or being subscribed, upstream
         self._confirmed: set[str] = set()
+        # Channels whose wanted state changed since the syncer last ran. The syncer looks at
+        # these alone: a desk with 10,000 open channels must not compare them all whenever
+        # one chat starts or ends.
+        self._changed: set[str] = set()
         self._outbox: list[tuple[str, bytes]] = []
         self._published = 0  # events ever published ...
         self._handed = 0  # ... and how many of them the flusher has dealt with
@@ -91,7 +95,8 @@ class Bus:
             asyncio.create_task(self._flush_loop(), name="chat.bus.flusher"),
             asyncio.create_task(self._sync_loop(), name="chat.bus.subscriber"),
         ]
-        self._wake_syncer.set()  # for subscriptions made before connect()
+        self._changed |= self._subs.keys()  # subscriptions made before connect()
+        self._wake_syncer.set()
 
     async def disconnect(self) -> None:
         """Flush (bounded), stop every task we started, then close the backend."""
@@ -123,6 +128,7 @@ class Bus:
         sub = Subscription(channel, handler, self._remove)
         self._subs.setdefault(channel, {})[sub] = None
         sub._set_ready(channel in self._confirmed)
+        self._changed.add(channel)
         self._wake_syncer.set()
         return sub
 
@@ -159,6 +165,7 @@ class Bus:
         del subs[sub]
         if not subs:
             del self._subs[sub.channel]
+            self._changed.add(sub.channel)
             self._wake_syncer.set()
 
     async def _read_loop(self) -> None:
@@ -208,17 +215,23 @@ class Bus:
         while True:
             await self._wake_syncer.wait()
             self._wake_syncer.clear()
-            for channel in self._upstream - self._subs.keys():
-                self._upstream.discard(channel)
-                self._confirmed.discard(channel)
-                await self._call_backend(self._backend.unsubscribe, channel)
-            added = self._subs.keys() - self._upstream
-            self._upstream |= added
+            changed, self._changed = self._changed, set()
+            added = []
+            for channel in changed:
+                wanted = channel in self._subs
+                if wanted and channel not in self._upstream:
+                    added.append(channel)
+                elif not wanted and channel in self._upstream:
+                    self._upstream.discard(channel)
+                    self._confirmed.discard(channel)
+                    await self._call_backend(self._backend.unsubscribe, channel)
+            self._upstream.update(added)
             await asyncio.gather(*(self._subscribe_upstream(channel) for channel in added))
 
     async def _subscribe_upstream(self, channel: str) -> None:
         if not await self._call_backend(self._backend.subscribe, channel):
-            self._upstream.discard(channel)  # retried on the next change
+            self._upstream.discard(channel)
+            self._changed.add(channel)  # retried on the next change
             return
         self._confirmed.add(channel)
         for sub in self._subs.get(channel, ()):

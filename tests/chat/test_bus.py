@@ -191,6 +191,68 @@ async def test_close_stops_delivery_and_last_close_unsubscribes(bus: Bus, spy: S
     assert kept.types() == ["one"] and dropped.events == []
 
 
+async def test_a_channel_closed_and_reopened_at_once_stays_subscribed(
+    bus: Bus, spy: SpyBackend
+) -> None:
+    got = Collector()
+    first = bus.subscribe("room", got)
+    async with asyncio.timeout(WAIT):
+        await first.ready()
+    first.close()
+    again = bus.subscribe("room", got)  # before the syncer ran: the close and this coalesce
+    await asyncio.sleep(0.05)
+    other = bus.subscribe("room", Collector())
+    other.close()  # a last change to the channel while it is subscribed: nothing to do
+    async with asyncio.timeout(WAIT):
+        await again.ready()
+    bus.publish("room", {"type": "after"})
+    await got.wait_for(1)
+    assert len(spy.subscribed) - len(spy.unsubscribed) == 1
+
+
+async def test_a_failed_upstream_subscribe_is_retried_on_the_next_change(
+    bus: Bus, spy: SpyBackend
+) -> None:
+    calls = 0
+    subscribe = spy.subscribe
+
+    async def fails_once(channel: str) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise ConnectionError("upstream refused")
+        await subscribe(channel)
+
+    spy.subscribe = fails_once  # type: ignore[method-assign]
+    got = Collector()
+    failed = bus.subscribe("room", got)
+    await eventually(lambda: calls == 1)
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(0.05):
+            await failed.ready()
+    await subscribed(bus, "another", Collector())  # any change retries the failed channel
+    async with asyncio.timeout(WAIT):
+        await failed.ready()
+    bus.publish("room", {"type": "late"})
+    await got.wait_for(1)
+
+
+async def test_each_change_touches_only_its_channel(bus: Bus, spy: SpyBackend) -> None:
+    """A desk holds thousands of channels; starting or ending one chat subscribes or
+    unsubscribes that chat's channel and asks the backend nothing about the others."""
+    subs = [bus.subscribe(f"chat:{n}", Collector()) for n in range(2000)]
+    async with asyncio.timeout(WAIT):
+        for sub in subs:
+            await sub.ready()
+    assert len(spy.subscribed) == 2000
+    subs[7].close()
+    last = Collector()
+    await subscribed(bus, "chat:new", last)
+    await eventually(lambda: len(spy.unsubscribed) == 1)
+    assert spy.unsubscribed[0].endswith(":chat:7")
+    assert spy.subscribed[-1].endswith(":chat:new") and len(spy.subscribed) == 2001
+
+
 async def test_order_is_preserved_for_many_rapid_publishes(bus: Bus, spy: SpyBackend) -> None:
     got = Collector()
     await subscribed(bus, "room", got)
