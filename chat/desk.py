@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import String, and_, bindparam, cast, exists, func, or_, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from chat.models import AgentConnection, AgentPresence, Chat
 from chat.prechat import DEFAULT as DEFAULT_PRECHAT
@@ -239,10 +239,10 @@ async def presence_and_load(session: AsyncSession, agent_id: int) -> tuple[str |
     return row[0], int(row[1]), int(row[2])
 
 
-async def anyone_waiting(session: AsyncSession) -> bool:
+async def anyone_waiting(connection: AsyncSession | AsyncConnection) -> bool:
     """Whether any chat waits in line: one indexed row, not the line itself (a routing pass
-    asks first, before taking the lock, and it runs after every arrival)."""
-    return await session.scalar(_FIRST_WAITING) is not None
+    asks first, before taking the lock, and it runs after every arrival and ending)."""
+    return await connection.scalar(_FIRST_WAITING) is not None
 
 
 async def waiting_chats(session: AsyncSession, limit: int = 1000) -> list[WaitingChat]:

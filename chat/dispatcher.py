@@ -30,7 +30,7 @@ from chat.lifecycle import (
 from chat.models import AgentConnection, AgentPresence, Chat
 from chat.routing import plan_offers
 from chat.states import ChatState, EndedBy, sources_of
-from ticketing.db import constant, iso, transaction
+from ticketing.db import constant, iso, one_statement, transaction
 from ticketing.deliveries import Deliverer
 from ticketing.mail_out import MailSettings
 from ticketing.timers import run_ticket_timers
@@ -124,9 +124,12 @@ class Dispatcher:
         now = service.clock.now()
         outbox = Outbox()
         expires = now + dt.timedelta(seconds=service.settings.offer_timeout_seconds)
-        async with transaction(service.sessions) as session:
-            if not await desk.anyone_waiting(session):
+        # Most passes (an ending freed a slot, nobody waits) end here: one statement on a
+        # bare connection, no ORM session, and on PostgreSQL no BEGIN and COMMIT around it.
+        async with one_statement(service.sessions) as connection:
+            if not await desk.anyone_waiting(connection):
                 return 0
+        async with transaction(service.sessions) as session:
             await service._lock_routing(session)
             # Read the line under the lock: another process may have routed meanwhile.
             waiting = await desk.waiting_chats(session)

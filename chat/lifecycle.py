@@ -467,7 +467,9 @@ class ChatService:
 
     async def accept(self, agent_id: int, chat_id: int) -> dict[str, Any]:
         now = self.clock.now()
-        outbox = Outbox(route=True)
+        # The desk's line changes, but no slot frees: an offer already counted against the
+        # agent's capacity, so a routing pass now would find nothing new to offer.
+        outbox = Outbox(desk_changed=True)
         async with transaction(self.sessions) as session:
             # One statement moves the chat to active, numbers the "joined" line and reads
             # the agent's name and the snapshot's first line; no row: the offer is gone.
