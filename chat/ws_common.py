@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.websockets import WebSocket, WebSocketDisconnect, WebSocketState
 
+from chat import gc_tuning
 from chat.auth import origin_allowed
 from chat.connection import Client
 from chat.deadline import QuietDeadline
@@ -138,6 +139,8 @@ async def run_socket(
     except Exception:
         log.exception("websocket handler failed")
         client.close(WS_1011_INTERNAL_ERROR)
+    finally:
+        gc_tuning.socket_closed()
 
 
 async def _handle_one(
