@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import WebSocketRoute
+from starlette.types import Receive, Scope, Send
+from starlette.websockets import WebSocket
 
 from chat import (
     admin_agents,
@@ -35,6 +38,40 @@ from ticketing.api import TicketingContext
 from ticketing.clock import Clock
 from ticketing.portal_auth import customer_authenticator
 
+SocketEndpoint = Callable[[WebSocket], Awaitable[None]]
+
+
+class Chatdesk(Starlette):
+    """Starlette, with the widget's and the console's sockets handed to their endpoints
+    directly.
+
+    A socket stays open for hours, suspended all along in every coroutine between
+    uvicorn and its endpoint: Starlette's middleware stack, its router and the route's
+    wrappers, each with its frame, closures and bound methods, and two `WebSocket`
+    objects. That is about a quarter of the objects a socket keeps, which every garbage
+    collection walks, and memory (docs/performance.md, "Ten thousand sockets, a quarter
+    lighter"). None of it does anything for these two paths: the body limit is for HTTP,
+    and `run_socket` answers any error itself (an error frame, or a close with 1011).
+    Every other scope goes through Starlette as before, and so do these paths when the
+    app is mounted under a root path (Starlette then strips it).
+    """
+
+    def __init__(self, *args: Any, sockets: dict[str, SocketEndpoint], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.sockets = sockets
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket" and not scope.get("root_path"):
+            endpoint = self.sockets.get(scope["path"])
+            if endpoint is not None:
+                scope["app"] = self
+                await endpoint(WebSocket(scope, receive, send))
+                return
+        await super().__call__(scope, receive, send)
+
+
+SOCKETS: dict[str, SocketEndpoint] = {"/ws/widget": widget_socket, "/ws/console": console_socket}
+
 
 def create_app(
     settings: Settings | None = None, clock: Clock | None = None, *, run_timers: bool = True
@@ -58,7 +95,7 @@ def create_app(
         finally:
             await runtime.stop()
 
-    app = Starlette(
+    app = Chatdesk(
         routes=[
             *http_api.routes,
             *chat_files.routes,
@@ -73,13 +110,13 @@ def create_app(
             *ticket_api.routes,
             *portal_api.routes,
             *openapi.routes,
-            WebSocketRoute("/ws/widget", widget_socket),
-            WebSocketRoute("/ws/console", console_socket),
+            *(WebSocketRoute(path, endpoint) for path, endpoint in SOCKETS.items()),
             *pages.routes,
         ],
         exception_handlers={DeskError: http_api.json_error},
         middleware=[Middleware(BodyLimit, max_bytes=settings.max_body_bytes)],
         lifespan=lifespan,
+        sockets=SOCKETS,
     )
     app.state.settings = settings
     return app
