@@ -165,6 +165,13 @@ class DeskWebSocketProtocol(WebSocketsSansIOProtocol):
             extensions[SEND_TEXT_NOW] = self.send_text_now  # type: ignore[index]
             extensions[RECEIVE_NOW] = self.receive_now  # type: ignore[index]
 
+    def start_keepalive(self) -> None:
+        """uvicorn calls this once the app's accept has gone out: the handshake's request
+        and response (two header maps of lists, ~30 objects) are not read again, and an
+        open socket would keep them for its whole life."""
+        self.request = self.response = None  # type: ignore[assignment]
+        super().start_keepalive()
+
     def receive_now(self) -> Any:
         """The app's next ASGI event (a dict) if one is waiting, else a future of it.
 

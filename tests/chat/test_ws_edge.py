@@ -104,6 +104,25 @@ async def test_the_next_frame_is_taken_at_once_or_through_one_future() -> None:
     await settle()
 
 
+async def test_an_open_socket_keeps_nothing_of_its_handshake() -> None:
+    closing = asyncio.Event()
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await receive()  # websocket.connect
+        assert socket.server.request is not None  # the app may still read it
+        await send({"type": "websocket.accept"})
+        await closing.wait()
+
+    socket = Socket(app)
+    await settle()
+    assert socket.frames_from_server() == ["<response 101>"]
+    assert socket.server.request is None and socket.server.response is None
+    socket.send_from_client("still talking")
+    assert socket.server.scope["extensions"][RECEIVE_NOW]()["text"] == "still talking"
+    closing.set()
+    await settle()
+
+
 async def test_text_is_written_at_once_only_while_the_socket_can_take_it() -> None:
     closing = asyncio.Event()
 
