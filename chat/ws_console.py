@@ -19,7 +19,7 @@ from chat.protocol import CONSOLE_FRAMES, WS_4401_LOGGED_OUT
 from chat.runtime import Runtime
 from chat.states import ChatState, EndedBy
 from chat.transcripts import NewMessage
-from chat.ws_common import check_origin, refuse, run_socket, store
+from chat.ws_common import Session, check_origin, refuse, run_socket, store
 from ticketing.db import iso
 from ticketing.models import Agent, AgentRole, TicketStatus
 
@@ -32,27 +32,28 @@ _HELD_CHATS = (
 )
 
 
-class ConsoleSession:
+class ConsoleSession(Session):
+    FRAMES = frozenset(
+        {
+            "presence",
+            "accept",
+            "decline",
+            "message",
+            "typing",
+            "fetch",
+            "end_chat",
+            "transfer",
+            "delivered",
+            "read",
+            "ping",
+        }
+    )
+
     def __init__(self, runtime: Runtime, client: Client, agent: Agent) -> None:
         self.runtime = runtime
         self.client = client
         self.agent = agent
         self.connection_id: str | None = None
-
-    def handlers(self) -> dict[str, Any]:
-        return {
-            "presence": self.presence,
-            "accept": self.accept,
-            "decline": self.decline,
-            "message": self.message,
-            "typing": self.typing,
-            "fetch": self.fetch,
-            "end_chat": self.end_chat,
-            "transfer": self.transfer,
-            "delivered": self.delivered,
-            "read": self.read,
-            "ping": self.ping,
-        }
 
     async def hello(self, frame: dict[str, Any]) -> None:
         """Welcome, then what was missed in every chat held. Two reads whatever the number
@@ -222,9 +223,7 @@ async def console_socket(websocket: WebSocket) -> None:
     client.session_hash = logged_in.token_hash
     console = ConsoleSession(runtime, client, logged_in.agent)
     try:
-        await run_socket(
-            websocket, client, runtime, CONSOLE_FRAMES, console.hello, console.handlers()
-        )
+        await run_socket(websocket, client, runtime, CONSOLE_FRAMES, console)
     finally:
         runtime.hub.remove(client)
         await client.stop()

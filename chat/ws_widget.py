@@ -33,7 +33,7 @@ from chat.protocol import WIDGET_FRAMES
 from chat.runtime import Runtime
 from chat.states import ChatState, EndedBy, SurveyState
 from chat.transcripts import NewMessage
-from chat.ws_common import check_origin, refuse, run_socket, store
+from chat.ws_common import Session, check_origin, refuse, run_socket, store
 from ticketing.db import one_statement, transaction
 from ticketing.models import Customer
 from ticketing.notifications import send_transcript
@@ -62,7 +62,23 @@ _RETURNING_CUSTOMER = select(Customer, Chat, SNAPSHOT_AGENT_NAME, SNAPSHOT_FIRST
 )
 
 
-class WidgetSession:
+class WidgetSession(Session):
+    FRAMES = frozenset(
+        {
+            "start_chat",
+            "message",
+            "typing",
+            "fetch",
+            "end_chat",
+            "rate",
+            "leave_message",
+            "email_transcript",
+            "delivered",
+            "read",
+            "ping",
+        }
+    )
+
     def __init__(self, runtime: Runtime, client: Client, origin: str) -> None:
         self.runtime = runtime
         self.client = client
@@ -75,21 +91,6 @@ class WidgetSession:
     def customer_id(self) -> int:
         assert self.client.customer_id is not None  # set by hello, which always comes first
         return self.client.customer_id
-
-    def handlers(self) -> dict[str, Any]:
-        return {
-            "start_chat": self.start_chat,
-            "message": self.message,
-            "typing": self.typing,
-            "fetch": self.fetch,
-            "end_chat": self.end_chat,
-            "rate": self.rate,
-            "leave_message": self.leave_message,
-            "email_transcript": self.email_transcript,
-            "delivered": self.delivered,
-            "read": self.read,
-            "ping": self.ping,
-        }
 
     async def hello(self, frame: dict[str, Any]) -> None:
         """Welcome, the lines missed since `last_seq`, and the survey if still unanswered.
@@ -359,7 +360,7 @@ async def widget_socket(websocket: WebSocket) -> None:
     client = Client(websocket, "customer", runtime.settings.send_queue_limit)
     widget = WidgetSession(runtime, client, websocket.headers.get("origin", ""))
     try:
-        await run_socket(websocket, client, runtime, WIDGET_FRAMES, widget.hello, widget.handlers())
+        await run_socket(websocket, client, runtime, WIDGET_FRAMES, widget)
     finally:
         runtime.hub.remove(client)
         await client.stop()

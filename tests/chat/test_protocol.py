@@ -187,6 +187,20 @@ def test_the_test_tables_cover_every_frame_type_and_field() -> None:
                 assert name in FIELD_KINDS, name
 
 
+@pytest.mark.parametrize("side", ["widget", "console"])
+def test_each_sides_session_handles_exactly_its_frames(side: str) -> None:
+    """The frame loop looks a frame's handler up by its type (chat/ws_common.py, `Session`)."""
+    import inspect
+
+    from chat.ws_console import ConsoleSession
+    from chat.ws_widget import WidgetSession
+
+    session = {"widget": WidgetSession, "console": ConsoleSession}[side]
+    assert session.FRAMES == set(SPECS[side]) - {"hello"}
+    for kind in session.FRAMES | {"hello"}:
+        assert inspect.iscoroutinefunction(getattr(session, kind)), kind
+
+
 def test_error_codes_are_the_documented_ones() -> None:
     assert FrameError.code == "bad_frame"
     assert BadJson.code == "bad_json"
