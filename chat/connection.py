@@ -1,4 +1,4 @@
-"""One websocket client: a bounded send queue drained by its own writer task.
+"""One websocket client: a bounded send queue drained by a writer task of its own.
 
 Fan-out never awaits a socket: events are queued here, and a client that stops
 reading fills its queue and is disconnected (it resumes from the transcript when
@@ -6,7 +6,11 @@ it comes back), so a slow consumer can't grow the server's memory without bound.
 
 When the queue is empty and the socket can take a frame now, the frame is written at
 once through the protocol's `SEND_TEXT_NOW` (chat/ws_protocol.py) instead of waking the
-writer task: the same frames in the same order, one task switch fewer per frame.
+writer task: the same frames in the same order, one task switch fewer per frame. So
+the writer is needed only while frames wait (a paused socket, the close, a server
+without the shortcut): it starts when one is queued and ends once the queue is empty.
+An idle socket, most of the ten thousand a desk holds, keeps no task, coroutines or
+waiting future for it (docs/performance.md, "Ten thousand sockets").
 """
 
 from __future__ import annotations
@@ -67,8 +71,11 @@ class Client:
         self.closed = False
         self.close_code: int | None = None
 
-    def start(self) -> None:
-        self._writer = asyncio.create_task(self._write_loop(), name=f"ws-writer-{self.role}")
+    def _enqueue(self, text: str | None) -> None:
+        """Queue a frame (None: the close) and make sure a writer is draining the queue."""
+        self._queue.put_nowait(text)
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_loop(), name=f"ws-writer-{self.role}")
 
     def send(self, frame: dict[str, Any]) -> None:
         self.send_text(encode(frame))
@@ -104,7 +111,7 @@ class Client:
                 log.error("dropped a frame that is not valid UTF-8 (%s)", self.role)
                 return
         try:
-            self._queue.put_nowait(text)
+            self._enqueue(text)
         except asyncio.QueueFull:
             log.info("slow consumer (%s): disconnecting", self.role)
             # What's queued is dropped: the client replays it from the transcript.
@@ -144,13 +151,16 @@ class Client:
         self.close_code = code
         if self._queue.full():
             self._queue.get_nowait()
-        self._queue.put_nowait(None)
+        self._enqueue(None)
 
     async def _write_loop(self) -> None:
         ws = self.websocket
+        queue = self._queue
         try:
             while True:
-                text = await self._queue.get()
+                if queue.empty():
+                    return  # drained: the next frame that has to wait starts a writer again
+                text = queue.get_nowait()
                 if text is None:
                     break
                 self._writing = True

@@ -103,7 +103,6 @@ async def run_socket(
     # The next ASGI event, or an awaitable of it: our protocol's shortcut (one future),
     # else Starlette's `receive` (a test client, another server).
     next_event: Callable[[], Any] = extensions.get(RECEIVE_NOW) or websocket.receive
-    client.start()
     try:
         try:
             async with asyncio.timeout(HELLO_TIMEOUT_SECONDS):

@@ -85,8 +85,8 @@ class Socket:
 
 
 async def client_on_socket(queue_limit: int) -> tuple[Socket, Client, asyncio.Event]:
-    """A started `Client` (chat/connection.py) on an accepted socket, its handshake read;
-    setting the event stops it."""
+    """A `Client` (chat/connection.py) on an accepted socket, its handshake read; setting
+    the event stops it."""
     clients: list[Client] = []
     done = asyncio.Event()
 
@@ -94,7 +94,6 @@ async def client_on_socket(queue_limit: int) -> tuple[Socket, Client, asyncio.Ev
         websocket = WebSocket(scope, receive, send)
         await websocket.accept()
         client = Client(websocket, "customer", queue_limit)
-        client.start()
         clients.append(client)
         await done.wait()
         await client.stop()

@@ -19,6 +19,7 @@ import zlib
 from typing import Any
 
 import pytest
+from starlette.websockets import WebSocketState
 from websockets.extensions.permessage_deflate import PerMessageDeflate
 from websockets.frames import Frame, Opcode
 
@@ -173,6 +174,36 @@ async def test_a_client_keeps_its_frames_in_order_across_a_paused_socket() -> No
     assert client.closed and client.close_code == 4408
     done.set()
     await settle()
+
+
+def _writers() -> list[asyncio.Task[Any]]:
+    return [t for t in asyncio.all_tasks() if t.get_name().startswith("ws-writer-")]
+
+
+async def test_a_writer_task_runs_only_while_frames_wait() -> None:
+    """An idle socket keeps no writer task (chat/connection.py): most frames go out at
+    once, and ten thousand idle sockets would each hold a task, its coroutines and a
+    waiting future for nothing."""
+    socket, client, done = await client_on_socket(queue_limit=8)
+    assert _writers() == []
+    client.send_text("1")  # written at once
+    assert socket.frames_from_server() == ["1"] and _writers() == []
+    socket.server.pause_writing()
+    client.send_text("2")  # must wait: a writer takes it
+    client.send_text("3")
+    await settle()
+    assert len(_writers()) == 1
+    socket.server.resume_writing()
+    await settle()
+    assert socket.frames_from_server() == ["2", "3"]
+    assert _writers() == []  # the queue is empty: the writer ended
+    client.send_text("4")
+    assert socket.frames_from_server() == ["4"]
+    done.set()  # stop: the close is queued, a writer sends it and closes the socket
+    for _ in range(20):
+        await settle()
+    assert client.websocket.application_state is WebSocketState.DISCONNECTED
+    assert _writers() == []
 
 
 def test_a_message_many_sockets_get_is_deflated_once(monkeypatch: pytest.MonkeyPatch) -> None:
