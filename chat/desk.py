@@ -239,7 +239,7 @@ async def presence_and_load(session: AsyncSession, agent_id: int) -> tuple[str |
     return row[0], int(row[1]), int(row[2])
 
 
-async def anyone_waiting(connection: AsyncSession | AsyncConnection) -> bool:
+async def anyone_waiting(connection: AsyncConnection) -> bool:
     """Whether any chat waits in line: one indexed row, not the line itself (a routing pass
     asks first, before taking the lock, and it runs after every arrival and ending)."""
     return await connection.scalar(_FIRST_WAITING) is not None
