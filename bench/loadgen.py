@@ -455,6 +455,24 @@ class RelayDriver(Driver):
                 self.gen.spawn(ws.send(dumps({"type": "rated", "rating": frame["rating"]})))
 
 
+class FloorDriver(RelayDriver):
+    """bench/floor_relay.py: the relay's protocol, but a message also comes back to its
+    sender (stored, with its number); that echo is the sender's confirmation, not a
+    delivery."""
+
+    name = "floor"
+
+    def _customer_frame(self, chat: ChatRun, frame: dict[str, Any], t: float) -> None:
+        if frame.get("type") == "message" and frame.get("sender") == "customer":
+            return
+        super()._customer_frame(chat, frame, t)
+
+    def _agent_frame(self, chat: ChatRun, frame: dict[str, Any], t: float) -> None:
+        if frame.get("type") == "message" and frame.get("sender") == "agent":
+            return
+        super()._agent_frame(chat, frame, t)
+
+
 # ----------------------------------------------------------------- Chatdesk
 def login(base_url: str, email: str, password: str) -> str:
     """`POST /api/auth/login` → the `chatdesk_session` cookie (blocking; run in a thread)."""

@@ -35,6 +35,7 @@ from bench import event_loop
 from bench.loadgen import (
     PROFILES,
     ChatdeskDriver,
+    FloorDriver,
     LoadGen,
     Profile,
     RelayDriver,
@@ -42,7 +43,14 @@ from bench.loadgen import (
     StepResult,
 )
 from bench.metrics import git_revision, loadavg, machine
-from bench.server import REPO, ChatdeskServer, RedisServer, RelayServer, raise_fd_limit
+from bench.server import (
+    REPO,
+    ChatdeskServer,
+    FloorServer,
+    RedisServer,
+    RelayServer,
+    raise_fd_limit,
+)
 from bench.verify import verify
 
 DOC = REPO / "docs" / "performance.md"
@@ -92,23 +100,31 @@ ROWS: list[Row] = [
 
 
 def table(results: list[RunResult]) -> str:
-    """Markdown table: one column per target, then Chatdesk ÷ baseline."""
-    base = next((r for r in results if r.target == "baseline"), None)
-    ours = next((r for r in results if r.target == "chatdesk"), None)
-    heads = [r.target for r in results] + (["ratio"] if base and ours else [])
+    """Markdown table: one column per target, then each other target ÷ the baseline (and
+    Chatdesk ÷ the floor, when both ran)."""
+    by_name = {r.target: r for r in results}
+    pairs = [(r, by_name["baseline"]) for r in results if r.target != "baseline"]
+    if "baseline" not in by_name:
+        pairs = []
+    if "floor" in by_name and "chatdesk" in by_name:
+        pairs.append((by_name["chatdesk"], by_name["floor"]))
+    heads = [r.target for r in results]
+    if len(pairs) == 1 and pairs[0][1].target == "baseline":
+        heads.append("ratio")
+    else:
+        heads += [f"{a.target} ÷ {b.target}" for a, b in pairs]
     lines = [
         "| metric | " + " | ".join(heads) + " |",
         "|---|" + "---:|" * len(heads),
     ]
     for label, value, digits, show_ratio in ROWS:
         cells = [fmt(value(r), digits) for r in results]
-        if base and ours:
-            cells.append(ratio(value(ours), value(base)) if show_ratio else "")
+        cells += [ratio(value(a), value(b)) if show_ratio else "" for a, b in pairs]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     lines.append(
         "| verification | "
-        + " | ".join(check_cell(r) for r in results)
-        + (" | |" if base and ours else " |")
+        + " | ".join([check_cell(r) for r in results] + [""] * len(pairs))
+        + " |"
     )
     return "\n".join(lines)
 
@@ -144,8 +160,9 @@ def sweep_table(results: list[RunResult]) -> str:
     heads = ["offered msgs/s"]
     for r in with_steps:
         heads += [f"{r.target} delivered/s", "p50 ms", "p99 ms", "CPU µs/msg", "CPU %"]
-    if len(with_steps) == 2:
-        heads.append("CPU ratio")
+    base = next((r for r in with_steps if r.target == "baseline"), None)
+    others = [r for r in with_steps if r is not base] if base else []
+    heads += [f"CPU {r.target} ÷ baseline" for r in others]
     lines = ["| " + " | ".join(heads) + " |", "|" + "---:|" * len(heads)]
     for i, step in enumerate(with_steps[0].steps):
         cells = [fmt(step.offered, 0)]
@@ -158,8 +175,9 @@ def sweep_table(results: list[RunResult]) -> str:
                 fmt(s.cpu_us_per_message, 0),
                 fmt(s.server_cpu_percent, 0),
             ]
-        if len(with_steps) == 2:
-            a, b = with_steps[1].steps[i], with_steps[0].steps[i]
+        for r in others:
+            assert base is not None
+            a, b = r.steps[i], base.steps[i]
             cells.append(ratio(a.cpu_us_per_message, b.cpu_us_per_message))
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
@@ -198,6 +216,8 @@ def check_cell(r: RunResult) -> str:
         parts.append("DB OK" if r.verification["ok"] else "DB FAILED")
     elif r.target == "baseline":
         parts.append("no DB")
+    elif r.target == "floor":
+        parts.append("DB not checked")
     return ", ".join(parts)
 
 
@@ -324,6 +344,24 @@ async def run_baseline(profile: Profile, compression: str | None) -> RunResult:
     async with RelayServer() as relay:
         gen = LoadGen(profile, RelayDriver(relay.ws_url, compression), relay.pid)
         print(f"baseline: relay pid {relay.pid} on {relay.ws_url}", flush=True)
+        return await gen.run()
+
+
+async def run_floor(
+    profile: Profile, compression: str | None, database_url: str | None, redis_url: str | None
+) -> RunResult:
+    """The floor (bench/floor_relay.py) on the run's PostgreSQL, and on its own
+    redis-server unless a Redis is named: its CPU from /proc, as the relay's."""
+    if not database_url or not database_url.startswith("postgresql"):
+        raise SystemExit("the floor target stores on PostgreSQL: pass --database-url")
+    async with AsyncExitStack() as stack:
+        if redis_url is None:
+            redis_url = (await stack.enter_async_context(RedisServer())).url
+        floor = await stack.enter_async_context(
+            FloorServer(database_url=database_url, redis_url=redis_url)
+        )
+        gen = LoadGen(profile, FloorDriver(floor.ws_url, compression), floor.pid)
+        print(f"floor: pid {floor.pid} on {floor.ws_url} (redis {redis_url})", flush=True)
         return await gen.run()
 
 
@@ -483,6 +521,10 @@ async def main_async(args: argparse.Namespace) -> int:
     if "baseline" in args.targets:
         results.append(await run_baseline(profile, compression))
         print(details(results[-1]), flush=True)
+    if "floor" in args.targets:
+        redis_url = None if args.own_redis else args.redis_url
+        results.append(await run_floor(profile, compression, args.database_url, redis_url))
+        print(details(results[-1]), flush=True)
     backend, summary = "", None
     if "chatdesk" in args.targets:
         spy_out = None
@@ -578,7 +620,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--database-url", help="PostgreSQL URL (default: a fresh SQLite file)")
     parser.add_argument("--redis-url", help="Redis URL (default: the in-process bus)")
     parser.add_argument(
-        "--targets", default="baseline,chatdesk", help="comma-separated: baseline,chatdesk"
+        "--targets",
+        default="baseline,chatdesk",
+        help="comma-separated: baseline,floor,chatdesk (floor: PostgreSQL and Redis only)",
     )
     parser.add_argument("--compression", choices=("on", "off"), default="on")
     parser.add_argument(

@@ -375,6 +375,25 @@ class RelayServer(_LoopbackServer):
         return Process(self.name, argv, _python_env({}), self.workdir)
 
 
+@dataclass
+class FloorServer(_LoopbackServer):
+    """`async with FloorServer(database_url=…, redis_url=…) as floor:` — the relay plus what
+    issue 3 requires of a message (bench/floor_relay.py), on a free loopback port."""
+
+    name: ClassVar[str] = "floor"
+    database_url: str = ""
+    redis_url: str = ""
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    def _launch(self) -> Process:
+        argv = [sys.executable, "-m", "bench.floor_relay", "--port", str(self.port)]
+        argv += ["--database-url", self.database_url, "--redis-url", self.redis_url]
+        return Process(self.name, argv, _python_env({}), self.workdir)
+
+
 # ----------------------------------------------------------------- seeding (child process)
 async def _seed_agents(count: int, capacity: int, tag: str, password: str) -> dict[str, object]:
     """Create `count` agents of the always-open Support service in one transaction.
