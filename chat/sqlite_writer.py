@@ -211,7 +211,7 @@ class SqliteWriter:
                 if new_rows:
                     conn.executemany(
                         self._insert,
-                        [self._params(self._insert_names, r.__dict__, bind) for r in new_rows],
+                        [self._row_params(self._insert_names, r, bind) for r in new_rows],
                     )
             conn.execute("COMMIT")
         except BaseException:
@@ -228,6 +228,16 @@ class SqliteWriter:
             value = values[name]
             process = bind[name]
             # None too: JSON stores it as 'null', as the ORM and Core paths do.
+            out.append(value if process is None else process(value))
+        return tuple(out)
+
+    @staticmethod
+    def _row_params(names: list[str], row: StoredMessage, bind: dict[str, Any]) -> tuple[Any, ...]:
+        """`_params` of a new line's fields (a slotted dataclass: no `__dict__`)."""
+        out = []
+        for name in names:
+            value = getattr(row, name)
+            process = bind[name]
             out.append(value if process is None else process(value))
         return tuple(out)
 

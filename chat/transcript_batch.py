@@ -20,7 +20,10 @@ from chat.models import Chat
 from chat.states import OPEN_STATES
 
 
-@dataclass(frozen=True)
+# Not frozen: a frozen dataclass's __init__ sets each field through object.__setattr__,
+# ~1 µs a message for each of these two, a per cent of a relayed message's CPU. Nothing
+# changes them after they are built.
+@dataclass(slots=True)
 class NewMessage:
     chat_id: int
     sender: str  # customer | agent | system
@@ -48,7 +51,7 @@ class NewMessage:
         )
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class StoredMessage:
     """A stored transcript line as the group-commit writer returns it: plain data, no ORM
     state (building and flushing ORM objects was most of the writer's CPU)."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+import functools
 import logging
 import sqlite3
 from collections.abc import Mapping, Sequence
@@ -131,8 +132,12 @@ def line_frame(line: Any, attachment: dict[str, Any] | None) -> dict[str, Any]:
         "client_id": line.client_id,
         "i18n": line.i18n,
         "attachment": attachment,
-        "created_at": iso(line.created_at),
+        "created_at": _iso_of_line(line.created_at),
     }
+
+
+# A group commit stores every line at one instant: its frames share one ISO string.
+_iso_of_line = functools.lru_cache(maxsize=1)(iso)
 
 
 def _take_seqs(by_customer: bool) -> Any:
@@ -410,7 +415,7 @@ class SendOrder:
             self._refused.setdefault(message.chat_id, message.client_id)
 
 
-@dataclass
+@dataclass(slots=True)
 class _Pending:
     message: NewMessage
     future: asyncio.Future[tuple[StoredMessage, bool]] = field(repr=False)

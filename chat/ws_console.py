@@ -53,6 +53,10 @@ class ConsoleSession(Session):
         self.runtime = runtime
         self.client = client
         self.agent = agent
+        # Read on every message: plain attributes, not the ORM's instrumented ones (the
+        # agent is a snapshot from the handshake either way; admins are re-checked).
+        self.admin = agent.role is AgentRole.ADMIN
+        self.author = (agent.id, agent.name)
         self.connection_id: str | None = None
 
     async def hello(self, frame: dict[str, Any]) -> None:
@@ -107,11 +111,11 @@ class ConsoleSession(Session):
 
     async def _my_chat(self, chat_id: int) -> int:
         """The chat if this agent may act in it; admins may join any open chat."""
-        if self.agent.role is AgentRole.ADMIN and not await self._still_admin():
+        if self.admin and not await self._still_admin():
             raise ChatNotFound()
         if chat_id in self.client.chat_ids:
             return chat_id
-        if self.agent.role is AgentRole.ADMIN:
+        if self.admin:
             await self.runtime.service.check_agent_chat(self.agent, chat_id)
             await self.runtime.hub.join_chat(self.client, chat_id)
             return chat_id
@@ -145,9 +149,7 @@ class ConsoleSession(Session):
         await store(
             self.client,
             self.runtime.writer,
-            NewMessage(
-                chat_id, "agent", self.agent.id, self.agent.name, frame["body"], frame["client_id"]
-            ),
+            NewMessage(chat_id, "agent", *self.author, frame["body"], frame["client_id"]),
             self.runtime.receipts.saw,
         )
 
