@@ -18,6 +18,7 @@ import argparse
 import asyncio
 import json
 import signal
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from websockets.asyncio.server import ServerConnection, serve
@@ -40,12 +41,10 @@ class Relay:
         self.pairs: dict[str, Pair] = {}
 
     async def handle(self, ws: ServerConnection) -> None:
-        try:
-            first = json.loads(await ws.recv())
-            pair_id, role = str(first["pair"]), str(first["role"])
-        except (ConnectionClosed, ValueError, KeyError, TypeError):
-            await ws.close(1008)
+        joined = await read_join(ws)
+        if joined is None:
             return
+        pair_id, role = joined
         pair = self.pairs.setdefault(pair_id, Pair())
         pair.sides[role] = ws
         if len(pair.sides) >= 2:
@@ -78,17 +77,33 @@ class Relay:
         return next((ws for r, ws in pair.sides.items() if r != role), None)
 
 
-async def main(host: str, port: int) -> None:
-    relay = Relay()
+async def read_join(ws: ServerConnection) -> tuple[str, str] | None:
+    """The pair and role the first frame names; None (and the socket closed) otherwise."""
+    try:
+        first = json.loads(await ws.recv())
+        return str(first["pair"]), str(first["role"])
+    except (ConnectionClosed, ValueError, KeyError, TypeError):
+        await ws.close(1008)
+        return None
+
+
+async def serve_until_stopped(
+    name: str, handler: Callable[[ServerConnection], Awaitable[None]], host: str, port: int
+) -> None:
+    """Serve sockets until SIGINT or SIGTERM."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     # Library defaults (permessage-deflate, 1 MiB frames, 20 s pings), as uvicorn's are
     # for Chatdesk: the baseline is "what you get for free", not a tuned special case.
-    async with serve(relay.handle, host, port):
-        print(f"relay listening on ws://{host}:{port}", flush=True)
+    async with serve(handler, host, port):
+        print(f"{name} listening on ws://{host}:{port}", flush=True)
         await stop.wait()
+
+
+async def main(host: str, port: int) -> None:
+    await serve_until_stopped("relay", Relay().handle, host, port)
 
 
 def run() -> None:

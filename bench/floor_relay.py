@@ -30,16 +30,16 @@ import argparse
 import asyncio
 import json
 import os
-import signal
 import traceback
 from urllib.parse import urlsplit
 
 import asyncpg
 from redis.asyncio.connection import Connection
-from websockets.asyncio.server import ServerConnection, serve
+from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
 from bench import event_loop
+from bench.baseline_relay import read_join, serve_until_stopped
 
 # Chatdesk's group-commit window (chat/transcripts.py), so both commit the same batches.
 GROUP_COMMIT_WINDOW_SECONDS = 0.005
@@ -96,12 +96,11 @@ class Floor:
         return tasks
 
     async def handle(self, ws: ServerConnection) -> None:
-        try:
-            first = json.loads(await ws.recv())
-            pair, role = int(first["pair"]), str(first["role"])
-        except (ConnectionClosed, ValueError, KeyError, TypeError):
+        joined = await read_join(ws)
+        if joined is None or not joined[0].isdigit():
             await ws.close(1008)
             return
+        pair, role = int(joined[0]), joined[1]
         sockets = self.sockets.setdefault(pair, set())
         sockets.add(ws)
         if len(sockets) == 1:
@@ -200,14 +199,8 @@ async def _send(ws: ServerConnection, frame: str | bytes) -> None:
 async def main(host: str, port: int, database_url: str, redis_url: str) -> None:
     floor = Floor(database_url, redis_url)
     tasks = await floor.start()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
     # The relay's socket settings (the library's defaults): only the work differs.
-    async with serve(floor.handle, host, port):
-        print(f"floor listening on ws://{host}:{port}", flush=True)
-        await stop.wait()
+    await serve_until_stopped("floor", floor.handle, host, port)
     for task in tasks:
         task.cancel()
     await floor.db.close()
