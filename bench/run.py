@@ -103,9 +103,8 @@ def table(results: list[RunResult]) -> str:
     """Markdown table: one column per target, then each other target ÷ the baseline (and
     Chatdesk ÷ the floor, when both ran)."""
     by_name = {r.target: r for r in results}
-    pairs = [(r, by_name["baseline"]) for r in results if r.target != "baseline"]
-    if "baseline" not in by_name:
-        pairs = []
+    base = by_name.get("baseline")
+    pairs = [(r, base) for r in results if base is not None and r is not base]
     if "floor" in by_name and "chatdesk" in by_name:
         pairs.append((by_name["chatdesk"], by_name["floor"]))
     heads = [r.target for r in results]
@@ -176,8 +175,7 @@ def sweep_table(results: list[RunResult]) -> str:
                 fmt(s.server_cpu_percent, 0),
             ]
         for r in others:
-            assert base is not None
-            a, b = r.steps[i], base.steps[i]
+            a, b = r.steps[i], base.steps[i]  # type: ignore[union-attr]  # others needs base
             cells.append(ratio(a.cpu_us_per_message, b.cpu_us_per_message))
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
