@@ -11,8 +11,9 @@ import datetime as dt
 import json
 import logging
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from operator import attrgetter, itemgetter
 from typing import Any
 
 from sqlalchemy import insert
@@ -77,10 +78,14 @@ class SqliteWriter:
         self._insert_names = list(insert_sql.positiontup or ())
         self._bump = bump_sql.string
         self._bump_names = list(bump_sql.positiontup or ())
-        self._bind = {
-            **{name: _processor(table.c[name].type, dialect) for name in STORED_COLUMNS},
-            **{name: _processor(bump_sql.binds[name].type, dialect) for name in self._bump_names},
-        }
+        # Each statement's parameters in its order: how to read them off a new line (a
+        # StoredMessage) or a counter (a dict), and what SQLAlchemy applies to each.
+        self._insert_values = _getter(attrgetter, self._insert_names)
+        self._insert_bind = [_processor(table.c[name].type, dialect) for name in self._insert_names]
+        self._bump_values = _getter(itemgetter, self._bump_names)
+        self._bump_bind = [
+            _processor(bump_sql.binds[name].type, dialect) for name in self._bump_names
+        ]
         self._result = [
             _processor(table.c[name].type, dialect, result=True) for name in STORED_COLUMNS
         ]
@@ -202,17 +207,12 @@ class SqliteWriter:
                     )
                 }
                 counters, new_rows = batch.number(state_of, now)
-                bind = self._bind
                 if counters:
-                    conn.executemany(
-                        self._bump,
-                        [self._params(self._bump_names, c, bind) for c in counters],
-                    )
+                    values, bind = self._bump_values, self._bump_bind
+                    conn.executemany(self._bump, [_params(values(c), bind) for c in counters])
                 if new_rows:
-                    conn.executemany(
-                        self._insert,
-                        [self._row_params(self._insert_names, r, bind) for r in new_rows],
-                    )
+                    values, bind = self._insert_values, self._insert_bind
+                    conn.executemany(self._insert, [_params(values(r), bind) for r in new_rows])
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
@@ -221,25 +221,19 @@ class SqliteWriter:
         self._checkpoint_soon()
         return batch.outcome()
 
-    @staticmethod
-    def _params(names: list[str], values: dict[str, Any], bind: dict[str, Any]) -> tuple[Any, ...]:
-        out = []
-        for name in names:
-            value = values[name]
-            process = bind[name]
-            # None too: JSON stores it as 'null', as the ORM and Core paths do.
-            out.append(value if process is None else process(value))
-        return tuple(out)
 
-    @staticmethod
-    def _row_params(names: list[str], row: StoredMessage, bind: dict[str, Any]) -> tuple[Any, ...]:
-        """`_params` of a new line's fields (a slotted dataclass: no `__dict__`)."""
-        out = []
-        for name in names:
-            value = getattr(row, name)
-            process = bind[name]
-            out.append(value if process is None else process(value))
-        return tuple(out)
+def _getter(make: Callable[..., Any], names: list[str]) -> Callable[[Any], tuple[Any, ...]]:
+    """`attrgetter`/`itemgetter` of `names`, always giving a tuple (one name gives a value)."""
+    get = make(*names)
+    return get if len(names) > 1 else lambda value: (get(value),)
+
+
+def _params(values: tuple[Any, ...], bind: list[Any]) -> tuple[Any, ...]:
+    # None too: JSON stores it as 'null', as the ORM and Core paths do.
+    return tuple(
+        value if process is None else process(value)
+        for value, process in zip(values, bind, strict=True)
+    )
 
 
 def _processor(type_: Any, dialect: Any, *, result: bool = False) -> Any:
